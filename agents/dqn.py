@@ -1,0 +1,316 @@
+"""DQN for adaptive partition + offloading (cleanrl ``dqn.py`` style, one file).
+
+Evaluation network Q(s, a; theta) and target network Q(s', a'; theta'), a replay
+buffer, a linear epsilon schedule and action masking.  Target (3):
+``Q_t = r + gamma * max_{a' feasible} Q(s', a'; theta')``; loss (4): mean squared
+error.  The paper's settings are the defaults (lr 0.01, gamma 0.09, replay 500,
+batch 64, delta 0.6).
+
+Training is a script-time activity (``scripts/train_agent.py``); the live controller
+only loads a checkpoint into :class:`Agent` and calls :meth:`Agent.act`, a single
+masked forward pass.  Checkpoints are ``torch.save(state_dict)`` + a JSON sidecar of
+metadata, loaded with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .calibration import ProfileStore
+from .codec import ActionCodec
+from .config import CostConfig, SimConfig, check_delta
+from .cost import Plan, cloud_only
+from .decision import DecisionContext
+from .features import action_mask, observe
+
+
+@dataclass
+class Args:
+    exp_name: str = "sdn_cep_dqn"
+    """name of this run (used for file names)"""
+    seed: int = 1
+    """seed of random, numpy, torch and the env"""
+    torch_threads: int = 1
+    """torch.set_num_threads; the machine is shared"""
+    model: str = "alexnet"
+    """DNN model whose partition is learned"""
+    total_episodes: int = 600
+    """training episodes (one episode = one batch T of tasks)"""
+    learning_rate: float = 0.01
+    """Adam learning rate (paper: 0.01)"""
+    gamma: float = 0.09
+    """discount factor (paper: 0.09)"""
+    buffer_size: int = 500
+    """replay memory size (paper: 500)"""
+    batch_size: int = 64
+    """minibatch size (paper: 64)"""
+    delta: float = 0.6
+    """complexity threshold: q(x) >= delta -> cloud (paper: 0.6)"""
+    use_gate: bool = False
+    """apply the complexity gate during training (tasks with q >= delta forced to the cloud)"""
+    hidden: int = 128
+    """width of the two hidden layers"""
+    start_e: float = 1.0
+    """initial exploration epsilon"""
+    end_e: float = 0.02
+    """final exploration epsilon"""
+    exploration_fraction: float = 0.4
+    """fraction of the episodes over which epsilon decays linearly"""
+    learning_starts: int = 500
+    """environment steps before learning starts"""
+    train_frequency: int = 1
+    """gradient steps happen every this many env steps"""
+    target_network_frequency: int = 200
+    """env steps between copies of the evaluation network into the target network"""
+    reward_transform: str = "log"
+    """'none' (train on r) or 'log' (train on -log(-r / 0.1)); for gamma ~ 0 the argmax is unchanged
+    while every bandwidth regime gets the same relative precision"""
+    bw_traces: str = "constant,stepped,wifi"
+    """bandwidth traces drawn per episode (comma separated)"""
+    bw_min_mbps: float = 1.0
+    """lowest WAN rate drawn per episode"""
+    bw_max_mbps: float = 100.0
+    """highest WAN rate drawn per episode"""
+    tasks_min: int = 10
+    """fewest tasks per episode"""
+    tasks_max: int = 200
+    """most tasks per episode"""
+    two_hop: bool = False
+    """include two-edge-node cuts in the action space"""
+    out_dir: str = "results/agent"
+    """checkpoint, metadata and CSV log directory"""
+    progress: bool = True
+    """show a tqdm progress bar"""
+
+    def __post_init__(self) -> None:
+        check_delta(self.delta, "delta")
+        if self.learning_rate <= 0 or not 0 <= self.gamma < 1:
+            raise ValueError("need learning_rate > 0 and 0 <= gamma < 1")
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size {self.buffer_size} < batch_size {self.batch_size}")
+        if self.reward_transform not in ("none", "log"):
+            raise ValueError(f"reward_transform must be none|log, got {self.reward_transform!r}")
+        if self.bw_min_mbps <= 0 or self.bw_max_mbps < self.bw_min_mbps:
+            raise ValueError("need 0 < bw_min_mbps <= bw_max_mbps (bandwidth must be positive)")
+
+
+def transform_reward(r: float | np.ndarray, kind: str):
+    if kind == "none":
+        return r
+    return -np.log(np.maximum(-np.asarray(r, dtype=np.float64), 1e-4) / 0.1)
+
+
+class QNetwork(nn.Module):
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 128):
+        super().__init__()
+        self.network = nn.Sequential(
+            nn.Linear(obs_dim, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, n_actions),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+
+def masked_argmax(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask.bool(), q, torch.full_like(q, -1e9)).argmax(dim=-1)
+
+
+class Agent:
+    """Inference-only wrapper: ``act(obs, mask) -> action`` (one masked forward pass)."""
+
+    def __init__(self, q: QNetwork, meta: dict[str, Any]):
+        self.q = q.eval()
+        self.meta = meta
+        self.codec = ActionCodec(meta["m"], meta["n_edge"], meta.get("two_hop", False))
+
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None) -> int:
+        with torch.inference_mode():
+            q = self.q(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
+            if mask is not None:
+                q = torch.where(torch.as_tensor(mask, dtype=torch.bool), q, torch.full_like(q, -1e9))
+            return int(q.argmax())
+
+    def save(self, directory: str | Path, stem: str = "agent") -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        torch.save(self.q.state_dict(), d / f"{stem}.pt")
+        (d / f"{stem}.json").write_text(json.dumps(self.meta, indent=1))
+        return d / f"{stem}.pt"
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Agent":
+        p = Path(path)
+        meta = json.loads(p.with_suffix(".json").read_text())
+        q = QNetwork(meta["obs_dim"], meta["n_actions"], meta["hidden"])
+        q.load_state_dict(torch.load(p, weights_only=True))
+        return cls(q, meta)
+
+
+@dataclass
+class SdnCepPolicy:
+    """SDN-CEP: complexity gate (formula (1)) then the DQN's (p, ES_j) choice."""
+    agent: Agent
+    delta: float = 0.6
+    use_gate: bool = True
+    predictor: Any = None
+    name: str = "sdn-cep"
+
+    def __post_init__(self) -> None:
+        check_delta(self.delta)
+
+    def decide(self, ctx: DecisionContext) -> Plan:
+        view = ctx.view
+        m = ctx.store.reference(ctx.model).m
+        if self.use_gate and ctx.q is not None and ctx.q >= self.delta:
+            return cloud_only(ctx.model, m, view.cloud.name)        # f0: cloud
+        codec = self.agent.codec
+        if codec.m != m or codec.n_edge != len(view.edges):
+            raise RuntimeError(f"agent trained for m={codec.m}, n_edge={codec.n_edge}; view has "
+                               f"m={m}, n_edge={len(view.edges)}")
+        obs = ctx.obs if ctx.obs is not None else observe(view, ctx.model, ctx.store)
+        mask = ctx.mask if ctx.mask is not None and len(ctx.mask) == codec.n else \
+            action_mask(view, ctx.model, codec, ctx.store, ctx.cost)
+        a = self.agent.act(obs, mask)                               # f1: edge/collaborative
+        return codec.plan(a, ctx.model, [e.name for e in view.edges], view.cloud.name)
+
+
+class ReplayBuffer:
+    def __init__(self, size: int, obs_dim: int, n_actions: int, rng: np.random.Generator):
+        self.size, self.rng, self.n, self.i = size, rng, 0, 0
+        self.obs = np.zeros((size, obs_dim), np.float32)
+        self.next_obs = np.zeros((size, obs_dim), np.float32)
+        self.act = np.zeros(size, np.int64)
+        self.rew = np.zeros(size, np.float32)
+        self.done = np.zeros(size, np.float32)
+        self.next_mask = np.zeros((size, n_actions), np.bool_)
+
+    def add(self, o, no, a, r, d, nm) -> None:
+        i = self.i
+        self.obs[i], self.next_obs[i], self.act[i], self.rew[i], self.done[i], self.next_mask[i] = o, no, a, r, d, nm
+        self.i = (i + 1) % self.size
+        self.n = min(self.n + 1, self.size)
+
+    def sample(self, b: int):
+        idx = self.rng.integers(0, self.n, size=b)
+        t = torch.as_tensor
+        return (t(self.obs[idx]), t(self.next_obs[idx]), t(self.act[idx]), t(self.rew[idx]),
+                t(self.done[idx]), t(self.next_mask[idx]))
+
+
+def make_train_envs(args: Args, cost: CostConfig, store: ProfileStore,
+                    q_pool: np.ndarray | None = None, base: SimConfig | None = None) -> list:
+    from .sim_env import EdgeCloudEnv
+    base = base or SimConfig(model=args.model)
+    envs = []
+    for trace in [t.strip() for t in args.bw_traces.split(",") if t.strip()]:
+        sc = base.replace(model=args.model, bw_trace=trace, bw_range_mbps=(args.bw_min_mbps, args.bw_max_mbps),
+                          n_tasks_range=(args.tasks_min, args.tasks_max), delta=args.delta,
+                          use_gate=args.use_gate, two_hop=args.two_hop)
+        envs.append(EdgeCloudEnv(sc, cost, store, q_pool))
+    return envs
+
+
+def train(args: Args, cost: CostConfig | None = None, store: ProfileStore | None = None,
+          q_pool: np.ndarray | None = None, base: SimConfig | None = None,
+          on_episode: Callable[[dict], None] | None = None) -> tuple[Agent, list[dict]]:
+    """Train a DQN; returns the agent and one log row per episode (also written as CSV)."""
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.torch_threads)
+    rng = np.random.default_rng(args.seed)
+    cost = cost or CostConfig()
+    store = store or ProfileStore()
+    envs = make_train_envs(args, cost, store, q_pool, base)
+    env0 = envs[0]
+    obs_dim = int(env0.observation_space.shape[0])
+    n_actions = int(env0.action_space.n)
+    q_net = QNetwork(obs_dim, n_actions, args.hidden)
+    target = QNetwork(obs_dim, n_actions, args.hidden)
+    target.load_state_dict(q_net.state_dict())
+    opt = torch.optim.Adam(q_net.parameters(), lr=args.learning_rate)
+    rb = ReplayBuffer(args.buffer_size, obs_dim, n_actions, rng)
+    meta = {"obs_dim": obs_dim, "n_actions": n_actions, "hidden": args.hidden, "model": args.model,
+            "m": env0.m, "n_edge": len(env0.edge_names), "edge_names": list(env0.edge_names),
+            "two_hop": args.two_hop, "args": asdict(args)}
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / f"{args.exp_name}.csv"
+    rows: list[dict] = []
+    step = 0
+    t_start = time.time()
+    it = range(args.total_episodes)
+    bar = None
+    if args.progress:
+        from tqdm import tqdm
+        bar = tqdm(it, desc=args.exp_name, mininterval=2.0)
+        it = bar
+    loss_v = float("nan")
+    with open(log_path, "w", newline="") as fh:
+        writer = None
+        for ep in it:
+            env = envs[int(rng.integers(len(envs)))]
+            eps = max(args.end_e, args.start_e - (args.start_e - args.end_e) * ep
+                      / max(1.0, args.exploration_fraction * args.total_episodes))
+            obs, info = env.reset(seed=int(rng.integers(2 ** 31)))
+            mask = info["action_mask"]
+            done = False
+            ep_r, ep_lat, n = 0.0, 0.0, 0
+            while not done:
+                if rng.random() < eps:
+                    a = int(rng.choice(np.flatnonzero(mask)))
+                else:
+                    with torch.no_grad():
+                        a = int(masked_argmax(q_net(torch.as_tensor(obs).unsqueeze(0)),
+                                              torch.as_tensor(mask).unsqueeze(0))[0])
+                nobs, r, done, trunc, info = env.step(a)
+                nmask = info["action_mask"]
+                rb.add(obs, nobs, a, transform_reward(r, args.reward_transform), float(done), nmask)
+                obs, mask = nobs, nmask
+                ep_r += r
+                ep_lat += info["latency_s"]
+                n += 1
+                step += 1
+                if step > args.learning_starts and step % args.train_frequency == 0:
+                    o, no, ac, rw, dn, nm = rb.sample(args.batch_size)
+                    with torch.no_grad():
+                        tq = target(no)
+                        tmax = torch.where(nm, tq, torch.full_like(tq, -1e9)).max(dim=1).values
+                        td_target = rw + args.gamma * tmax * (1 - dn)        # formula (3)
+                    old = q_net(o).gather(1, ac.unsqueeze(1)).squeeze(1)
+                    loss = ((td_target - old) ** 2).mean()                  # formula (4)
+                    opt.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(q_net.parameters(), 10.0)
+                    opt.step()
+                    loss_v = loss.item()
+                if step % args.target_network_frequency == 0:
+                    target.load_state_dict(q_net.state_dict())
+            wall = time.time() - t_start
+            row = {"episode": ep, "steps": step, "epsilon": round(eps, 4), "tasks": n,
+                   "bw_mbps": round(env.bw_mean_mbps, 3), "trace": env.sim.bw_trace,
+                   "mean_reward": ep_r / n, "mean_latency_s": ep_lat / n, "td_loss": loss_v,
+                   "sps": step / max(wall, 1e-9), "wall_s": wall}
+            rows.append(row)
+            if writer is None:
+                writer = csv.DictWriter(fh, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+            if bar is not None and ep % 10 == 0:
+                bar.set_postfix(r=f"{row['mean_reward']:.3f}", eps=f"{eps:.2f}", loss=f"{loss_v:.3f}")
+            if on_episode is not None:
+                on_episode(row)
+    agent = Agent(q_net, meta)
+    agent.save(out, args.exp_name)
+    return agent, rows

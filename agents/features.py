@@ -1,0 +1,75 @@
+"""Observation vector and action mask, shared by the simulator and the live path.
+
+(park's lesson: one definition of the spaces, used by both the env and the system.)
+
+State S = {B, ES_1..ES_n, D_1..D_m} of the paper, normalised:
+
+* B as log10(Mbit/s)/2 and the WAN backlog;
+* D_p for p = 0..m both relative to the input (D_p / D_0) and as its transfer time
+  over the current WAN rate (8 D_p / B, squashed) -- "D normalised by B";
+* the cloud's backlog and queue length;
+* per edge node: CPU share, backlog, queue length, free memory, access and uplink rates.
+
+Times are squashed with ``log1p(t / 10 ms) / 5`` (0 -> 0, 1 s -> 0.92, 60 s -> 1.74).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .calibration import ProfileStore
+from .codec import ActionCodec
+from .config import CostConfig
+from .cost import WAN, NetView, Plan, check_plan
+
+OBS_LOW, OBS_HIGH = -10.0, 10.0
+
+
+def squash(t: float) -> float:
+    return math.log1p(max(t, 0.0) / 0.01) / 5.0
+
+
+def _lg(bps: float, div: float) -> float:
+    return math.log10(max(bps, 1.0) / 1e6) / div
+
+
+def obs_dim(m: int, n_edge: int) -> int:
+    return 2 + 2 * (m + 1) + 2 + 7 * n_edge
+
+
+def observe(view: NetView, model: str, store: ProfileStore) -> np.ndarray:
+    prof = store.reference(model)
+    d = prof.out_bytes
+    b = view.bandwidth_bps
+    f = [_lg(b, 2.0), squash(view.link_backlog(WAN))]
+    f += list(d / d[0])
+    f += [squash(8.0 * x / b) if b > 0 else 2.0 for x in d]
+    c = view.cloud
+    f += [squash(c.backlog_s), c.queue_len / 10.0]
+    full = float(prof.seg_times.sum())
+    for e in view.edges:
+        f += [e.cpu_share, squash(e.backlog_s), e.queue_len / 10.0,
+              1.0 if e.mem_free_bytes is None else min(e.mem_free_bytes / 1e9, 4.0),
+              _lg(e.bw_from_device_bps, 3.0), _lg(e.bw_to_cloud_bps, 2.0),
+              squash(full / max(e.cpu_share, 1e-3))]
+    return np.clip(np.asarray(f, dtype=np.float32), OBS_LOW, OBS_HIGH)
+
+
+def action_mask(view: NetView, model: str, codec: ActionCodec, store: ProfileStore,
+                cfg: CostConfig, gated: bool = False) -> np.ndarray:
+    """1 for feasible actions (constraints C1-C3), 0 otherwise; gated -> cloud only.
+
+    The all-cloud action is always allowed so that the mask is never empty.
+    """
+    if gated:
+        return codec.cloud_only_mask()
+    names = [e.name for e in view.edges]
+    cloud = view.cloud.name
+    mask = np.zeros(codec.n, dtype=np.int8)
+    mask[0] = 1
+    for a in range(1, codec.n):
+        plan = Plan(model, codec.hops(a, names, cloud))
+        if not check_plan(plan, view, store, cfg):
+            mask[a] = 1
+    return mask

@@ -1,0 +1,186 @@
+"""Gymnasium simulator of the SDN cloud-edge world, calibrated from profiles.
+
+One episode is one batch T of ``k`` tasks (images) arriving as a Poisson process of
+rate ``k / window_s``.  Each step decides one task: the action (``ActionCodec``) is a
+partition point x edge node; the plan is costed by :mod:`agents.cost` against the
+current FIFO backlogs of nodes and links, and its reservations are committed, so
+later tasks queue behind it.  The WAN rate B follows a trace (constant, stepped or a
+WiFi-like random walk).  ``info['action_mask']`` / :meth:`action_masks` mark the
+feasible actions (C1-C3, plus the complexity gate if ``use_gate``).
+
+Baselines and the Oracle act through :meth:`view` + :meth:`step_plan`, which takes any
+:class:`~agents.cost.Plan` (e.g. two-hop plans outside the agent's action space).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .calibration import ProfileStore
+from .codec import ActionCodec
+from .config import CostConfig, SimConfig
+from .cost import LAN, WAN, NetView, NodeView, Plan, acc, check_plan, cloud_only, evaluate
+from .features import OBS_HIGH, OBS_LOW, action_mask, obs_dim, observe
+
+MBPS = 1e6
+
+
+class BandwidthTrace:
+    """B(t) in bit/s; piecewise constant on a grid of ``dt`` seconds."""
+
+    def __init__(self, kind: str, mean_mbps: float, horizon_s: float, rng: np.random.Generator,
+                 dt: float = 0.5):
+        n = int(np.ceil(horizon_s / dt)) + 2
+        if kind == "constant":
+            v = np.full(n, mean_mbps)
+        elif kind == "stepped":
+            # a new level every ~horizon/5, drawn within x/÷ 4 of the mean
+            step = max(1, n // 5)
+            lv = mean_mbps * 2.0 ** rng.uniform(-2, 2, size=n // step + 1)
+            v = np.repeat(lv, step)[:n]
+        elif kind == "wifi":
+            # log-space AR(1) around the mean with occasional deep fades
+            x = np.zeros(n)
+            for i in range(1, n):
+                x[i] = 0.8 * x[i - 1] + rng.normal(0, 0.35)
+            fade = rng.random(n) < 0.05
+            v = mean_mbps * np.exp(x - 0.5 * 0.35 ** 2 / (1 - 0.64))
+            v[fade] *= 0.2
+        else:
+            raise ValueError(f"unknown bandwidth trace {kind!r}")
+        self.dt = dt
+        self.values_bps = np.clip(v, 0.05, 1e4) * MBPS
+
+    def at(self, t: float) -> float:
+        i = min(int(max(t, 0.0) / self.dt), len(self.values_bps) - 1)
+        return float(self.values_bps[i])
+
+
+class EdgeCloudEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self, sim: SimConfig | None = None, cost: CostConfig | None = None,
+                 store: ProfileStore | None = None, q_pool: np.ndarray | None = None):
+        super().__init__()
+        self.sim = sim or SimConfig()
+        self.cost = cost or CostConfig()
+        self.store = store or ProfileStore()
+        self.model = self.sim.model
+        self.m = self.store.reference(self.model).m
+        self.edge_names = tuple(e.name for e in self.sim.edges)
+        self.codec = ActionCodec(self.m, len(self.edge_names), self.sim.two_hop)
+        self.q_pool = (np.asarray(q_pool, dtype=float) if q_pool is not None
+                       else None)
+        self.action_space = gym.spaces.Discrete(self.codec.n)
+        d = obs_dim(self.m, len(self.edge_names))
+        self.observation_space = gym.spaces.Box(OBS_LOW, OBS_HIGH, shape=(d,), dtype=np.float32)
+        self._episode_setup(np.random.default_rng(0))
+
+    # ----------------------------------------------------------------- episode state
+    def _episode_setup(self, rng: np.random.Generator) -> None:
+        s = self.sim
+        self.k = (int(rng.integers(s.n_tasks_range[0], s.n_tasks_range[1] + 1))
+                  if s.n_tasks_range else s.n_tasks)
+        self.bw_mean_mbps = (float(np.exp(rng.uniform(np.log(s.bw_range_mbps[0]), np.log(s.bw_range_mbps[1]))))
+                             if s.bw_range_mbps else s.bw_mbps)
+        rate = self.k / s.window_s
+        self.arrivals = np.cumsum(rng.exponential(1.0 / rate, size=self.k))
+        self.trace = BandwidthTrace(s.bw_trace, self.bw_mean_mbps, float(self.arrivals[-1]) + 5.0, rng)
+        if self.q_pool is not None and len(self.q_pool):
+            self.q = self.q_pool[rng.integers(0, len(self.q_pool), size=self.k)]
+        else:
+            self.q = rng.beta(2.0, 5.0, size=self.k)   # synthetic complexity scores
+        self.i = 0
+        self.now = float(self.arrivals[0])
+        self.node_free: dict[str, float] = {n: 0.0 for n in self.edge_names + ("cloud",)}
+        self.link_free: dict[str, float] = {WAN: 0.0, LAN: 0.0}
+        self.link_free.update({acc(n): 0.0 for n in self.edge_names})
+        self.jobs: dict[str, list[float]] = {n: [] for n in self.node_free}
+        self.stats = {"latency": [], "cost": [], "reward": [], "gated": 0}
+
+    def view(self) -> NetView:
+        """The cost model's view of the world at the current task's arrival."""
+        now = self.now
+        b = self.trace.at(now)
+        nodes = []
+        for spec in self.sim.edges:
+            n = spec.name
+            nodes.append(NodeView(n, "edge", self._share(spec.host_class), max(0.0, self.node_free[n] - now),
+                                  sum(e > now for e in self.jobs[n]), spec.mem_bytes, b, spec.access_mbps * MBPS))
+        nodes.append(NodeView("cloud", "cloud", self.sim.cloud_share, max(0.0, self.node_free["cloud"] - now),
+                              sum(e > now for e in self.jobs["cloud"]), None, 0.0, b))
+        links = tuple((k, max(0.0, v - now)) for k, v in self.link_free.items())
+        return NetView(tuple(nodes), now, self.sim.lan_mbps * MBPS, links)
+
+    @staticmethod
+    def _share(host_class: str) -> float:
+        from .calibration import HOST_CLASSES
+        return HOST_CLASSES[host_class]
+
+    @property
+    def task_q(self) -> float:
+        return float(self.q[min(self.i, self.k - 1)])
+
+    @property
+    def gated(self) -> bool:
+        return bool(self.sim.use_gate and self.task_q >= self.sim.delta)
+
+    def action_masks(self) -> np.ndarray:
+        return action_mask(self.view(), self.model, self.codec, self.store, self.cost, self.gated)
+
+    def _obs(self) -> np.ndarray:
+        return observe(self.view(), self.model, self.store)
+
+    def _info(self) -> dict[str, Any]:
+        return {"action_mask": self.action_masks(), "q": self.task_q, "gated": self.gated,
+                "bandwidth_bps": self.trace.at(self.now)}
+
+    # ----------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._episode_setup(self.np_random)
+        return self._obs(), self._info()
+
+    def step(self, action):
+        a = int(action)
+        if not self.action_space.contains(a):
+            raise ValueError(f"action {action!r} outside {self.action_space}")
+        view = self.view()
+        plan = self.codec.plan(a, self.model, self.edge_names)
+        mask = action_mask(view, self.model, self.codec, self.store, self.cost, self.gated)
+        invalid = not mask[a]
+        if invalid:   # infeasible: fall back to the always-feasible all-cloud plan
+            plan = cloud_only(self.model, self.m)
+        return self._apply(plan, view, {"invalid_action": invalid, "action": a})
+
+    def step_plan(self, plan: Plan):
+        """Step with an explicit plan (baselines, Oracle); infeasible -> all-cloud."""
+        view = self.view()
+        invalid = bool(check_plan(plan, view, self.store, self.cost))
+        if invalid:
+            plan = cloud_only(self.model, self.m)
+        return self._apply(plan, view, {"invalid_action": invalid, "action": plan.action})
+
+    def _apply(self, plan: Plan, view: NetView, info: dict[str, Any]):
+        ev = evaluate(plan, view, self.store, self.cost)
+        for r, _, end in ev.reservations:
+            if r in self.node_free:
+                self.node_free[r] = self.now + end
+                self.jobs[r] = [e for e in self.jobs[r] if e > self.now] + [self.now + end]
+            else:
+                self.link_free[r] = self.now + end
+        self.stats["latency"].append(ev.latency.total_s)
+        self.stats["cost"].append(ev.cost.total)
+        self.stats["reward"].append(ev.reward)
+        self.stats["gated"] += int(self.gated)
+        info.update({"latency_s": ev.latency.total_s, "cost": ev.cost.total, "plan": plan.hops,
+                     "breakdown": ev.latency})
+        self.i += 1
+        terminated = self.i >= self.k
+        if not terminated:
+            self.now = float(self.arrivals[self.i])
+        obs = self._obs()
+        info.update(self._info())
+        return obs, float(ev.reward), terminated, False, info

@@ -1,0 +1,270 @@
+"""SDN-CEP Ryu application: forwarding, measurement and the global view.
+
+    ryu-manager --observe-links controller.app [--config-file sdncep.conf]
+
+This module is the only one (with controller.rest) that imports Ryu. It hands
+events to the pure parts: ``GlobalView`` (state), ``PortRateTracker`` (counters to
+rates), ``CapacityProber`` (packet trains) and ``heartbeat`` (node load), and turns
+their answers into OpenFlow messages.
+"""
+
+import logging
+import time
+
+from ryu import cfg
+from ryu.app.wsgi import WSGIApplication
+from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.lib import hub
+from ryu.lib.packet import arp, ether_types, ethernet, ipv4, packet, udp
+from ryu.ofproto import ofproto_v1_3
+from ryu.topology import event as topo_event
+
+from controller import heartbeat, probe
+from controller.config import ControllerConfig, register_options
+from controller.rates import PortRateTracker, PortSample
+from controller.rest import APP_KEY, NorthboundController
+from controller.view import GlobalView
+
+LOG = logging.getLogger("sdncep.controller")
+
+PRIORITY_MISS = 0
+PRIORITY_FORWARD = 10
+PRIORITY_MEASURE = 100
+FORWARD_COOKIE = 0x5DCE0001
+FLOOD_DEDUP_WINDOW = 0.5
+
+register_options(cfg.CONF)
+
+
+class SdnCepController(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    _CONTEXTS = {"wsgi": WSGIApplication}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = ControllerConfig.from_oslo(cfg.CONF.sdncep)
+        self.clock = time.time
+        self.view = GlobalView()
+        self.rates = PortRateTracker()
+        self.prober = probe.CapacityProber(target_duration=self.config.probe_duration)
+        self.capacities = probe.CapacityEstimator()
+        self.datapaths = {}
+        self._port_names = {}
+        self._flooded = {}
+        self._forwarding_version = None
+        self._bad_heartbeats = 0
+        kwargs["wsgi"].register(NorthboundController, {APP_KEY: self})
+        self._threads = [hub.spawn(self._poll_loop)]
+        if self.config.probe_interval > 0:
+            self._threads.append(hub.spawn(self._probe_loop))
+        LOG.info("SDN-CEP controller up: %s", self.config)
+
+    # -- switch lifecycle -----------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _switch_features(self, ev):
+        dp = ev.msg.datapath
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        self._add_flow(dp, PRIORITY_MISS, parser.OFPMatch(),
+                       [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+        self._add_flow(dp, PRIORITY_MEASURE,
+                       parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=17,
+                                       udp_dst=heartbeat.HEARTBEAT_PORT),
+                       [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+        self._add_flow(dp, PRIORITY_MEASURE,
+                       parser.OFPMatch(eth_type=probe.PROBE_ETHERTYPE, eth_dst=probe.MARKER_DST_MAC),
+                       [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, 128)])
+        self._add_flow(dp, PRIORITY_MEASURE,
+                       parser.OFPMatch(eth_type=probe.PROBE_ETHERTYPE, eth_dst=probe.BULK_DST_MAC), [])
+        dp.send_msg(parser.OFPPortDescStatsRequest(dp, 0))
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev):
+        dp = ev.datapath
+        if ev.state == MAIN_DISPATCHER and dp.id is not None:
+            self.datapaths[dp.id] = dp
+            self.view.add_switch(dp.id, self.clock(), name=self._port_names.get(dp.id))
+        elif ev.state == DEAD_DISPATCHER and dp.id in self.datapaths:
+            del self.datapaths[dp.id]
+            self.view.remove_switch(dp.id)
+            self.rates.forget(dp.id)
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _port_desc(self, ev):
+        dp = ev.msg.datapath
+        for port in ev.msg.body:
+            if port.port_no == dp.ofproto.OFPP_LOCAL:
+                name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else port.name
+                self._port_names[dp.id] = name
+                self.view.add_switch(dp.id, self.clock(), name=name)
+
+    @set_ev_cls(topo_event.EventLinkAdd)
+    def _link_add(self, ev):
+        self.view.add_link(self._link_key(ev.link), self.clock())
+
+    @set_ev_cls(topo_event.EventLinkDelete)
+    def _link_delete(self, ev):
+        key = self._link_key(ev.link)
+        self.view.remove_link(key)
+        self.prober.forget(key)
+        self.capacities.forget(key)
+
+    @staticmethod
+    def _link_key(link):
+        return probe.LinkKey(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no)
+
+    # -- packet-in --------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg = ev.msg
+        dp = msg.datapath
+        in_port = msg.match["in_port"]
+        pkt = packet.Packet(msg.data)
+        eth = pkt.get_protocol(ethernet.ethernet)
+        if eth is None or eth.ethertype == ether_types.ETH_TYPE_LLDP:
+            return
+        if eth.ethertype == probe.PROBE_ETHERTYPE:
+            self._probe_marker(dp.id, msg.data, ev.timestamp)
+            return
+        udp_seg = pkt.get_protocol(udp.udp)
+        if udp_seg is not None and udp_seg.dst_port == heartbeat.HEARTBEAT_PORT:
+            self._heartbeat(pkt, eth.src, dp.id, in_port)
+            return
+        arp_pkt = pkt.get_protocol(arp.arp)
+        ip_pkt = pkt.get_protocol(ipv4.ipv4)
+        src_ip = arp_pkt.src_ip if arp_pkt else (ip_pkt.src if ip_pkt else None)
+        self.view.learn_host(eth.src, dp.id, in_port, self.clock(), ip=src_ip)
+        self._forward(dp, msg, in_port, eth.dst)
+
+    def _probe_marker(self, dpid, data, timestamp):
+        marker = probe.parse_marker(data)
+        if marker is None:
+            return
+        result = self.prober.on_marker(*marker, dst_dpid=dpid, timestamp=timestamp)
+        if result is None:
+            return
+        cross = self.view.link_rate(result.link.src_dpid, result.link.dst_dpid) or 0.0
+        capacity = self.capacities.update(result.link, probe.capacity_from_probe(result, cross))
+        self.view.update_capacity(result.link, capacity, self.clock())
+        LOG.debug("probe %s: %.2f Mbit/s (train %d B in %.3f s, cross %.2f Mbit/s)",
+                  result.link, capacity / 1e6, result.train_bytes, result.duration, cross / 1e6)
+
+    def _heartbeat(self, pkt, mac, dpid, in_port):
+        payload = pkt.protocols[-1]
+        try:
+            report = heartbeat.decode(payload if isinstance(payload, bytes) else b"")
+        except heartbeat.HeartbeatError as exc:
+            self._bad_heartbeats += 1
+            if self._bad_heartbeats % 100 == 1:
+                LOG.warning("dropping bad heartbeat from %s: %s (%d so far)", mac, exc,
+                            self._bad_heartbeats)
+            return
+        self.view.update_heartbeat(report, mac, dpid, in_port, self.clock())
+
+    # -- forwarding -------------------------------------------------------------
+    def _forward(self, dp, msg, in_port, dst_mac):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        self._flush_forwarding_if_topology_changed()
+        location = self.view.host_location(dst_mac)
+        if location is None:
+            self._flood(dp, msg, in_port)
+            return
+        dst_dpid, dst_port = location
+        hops = self.view.next_hops_towards(dst_dpid)
+        hops[dst_dpid] = dst_port
+        for dpid, port in hops.items():
+            other = self.datapaths.get(dpid)
+            if other is not None:
+                self._add_flow(other, PRIORITY_FORWARD, other.ofproto_parser.OFPMatch(eth_dst=dst_mac),
+                               [other.ofproto_parser.OFPActionOutput(port)],
+                               idle_timeout=self.config.forward_idle_timeout, cookie=FORWARD_COOKIE)
+        out_port = hops.get(dp.id)
+        if out_port is None:
+            return
+        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
+                                        actions=[parser.OFPActionOutput(out_port)], data=msg.data))
+
+    def _flood(self, dp, msg, in_port):
+        """Flood on a spanning tree; each switch floods a given frame once per window."""
+        now = self.clock()
+        key = (dp.id, hash(bytes(msg.data)))
+        if now - self._flooded.get(key, -FLOOD_DEDUP_WINDOW) < FLOOD_DEDUP_WINDOW:
+            return
+        self._flooded[key] = now
+        if len(self._flooded) > 10000:
+            self._flooded = {k: t for k, t in self._flooded.items() if now - t < FLOOD_DEDUP_WINDOW}
+        ports = [p.port_no for p in dp.ports.values()
+                 if p.port_no != in_port and p.port_no <= dp.ofproto.OFPP_MAX]
+        parser = dp.ofproto_parser
+        actions = [parser.OFPActionOutput(p) for p in self.view.flood_ports(dp.id, ports)]
+        if actions:
+            dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=dp.ofproto.OFP_NO_BUFFER,
+                                            in_port=in_port, actions=actions, data=msg.data))
+
+    def _flush_forwarding_if_topology_changed(self):
+        """Paths are recomputed lazily: forget installed ones when the topology moved."""
+        if self._forwarding_version == self.view.topology_version:
+            return
+        self._forwarding_version = self.view.topology_version
+        for dp in self.datapaths.values():
+            ofp, parser = dp.ofproto, dp.ofproto_parser
+            dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
+                                          cookie=FORWARD_COOKIE, cookie_mask=0xFFFFFFFFFFFFFFFF,
+                                          out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
+
+    @staticmethod
+    def _add_flow(dp, priority, match, actions, idle_timeout=0, hard_timeout=0, cookie=0):
+        parser = dp.ofproto_parser
+        instructions = [parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS, actions)]
+        dp.send_msg(parser.OFPFlowMod(dp, priority=priority, match=match, instructions=instructions,
+                                      idle_timeout=idle_timeout, hard_timeout=hard_timeout,
+                                      cookie=cookie))
+
+    # -- measurement ------------------------------------------------------------
+    def _poll_loop(self):
+        while True:
+            for dp in list(self.datapaths.values()):
+                dp.send_msg(dp.ofproto_parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY))
+            for link in self.prober.expire(self.clock()):
+                LOG.info("capacity probe on %s lost (no end marker)", link)
+            hub.sleep(self.config.poll_interval)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
+    def _port_stats(self, ev):
+        dpid = ev.msg.datapath.id
+        for stat in ev.msg.body:
+            sample = PortSample.from_counters(stat.rx_bytes, stat.tx_bytes, stat.rx_packets,
+                                              stat.tx_packets, stat.tx_dropped,
+                                              stat.duration_sec, stat.duration_nsec)
+            rate = self.rates.update(dpid, stat.port_no, sample)
+            if rate is not None:
+                self.view.update_port_rate(dpid, stat.port_no, rate, ev.timestamp)
+
+    def _probe_loop(self):
+        """Probe every switch link once per interval, one train at a time.
+
+        Trains are spread over the interval rather than sent together: the
+        userspace datapath is one thread, and simultaneous trains would make it
+        miss packets (and markers) on its receive sockets.
+        """
+        while True:
+            links = self.view.switch_links()
+            if not links:
+                hub.sleep(self.config.probe_interval)
+                continue
+            gap = self.config.probe_interval / len(links)
+            for src_dpid, dst_dpid, data in links:
+                link = probe.LinkKey(src_dpid, data["src_port"], dst_dpid, data["dst_port"])
+                dp = self.datapaths.get(src_dpid)
+                if dp is not None and not self.prober.busy(link):
+                    self._send_probe(dp, self.prober.plan(link, self.clock()))
+                hub.sleep(gap)
+
+    def _send_probe(self, dp, train):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        for frame, copies in train.messages:
+            actions = [parser.OFPActionOutput(train.link.src_port)] * copies
+            dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER,
+                                            in_port=ofp.OFPP_CONTROLLER, actions=actions, data=frame))
+        self.rates.discount_tx(dp.id, train.link.src_port, train.injected_bytes)

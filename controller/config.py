@@ -1,0 +1,57 @@
+"""Controller settings: oslo options for ryu-manager, frozen and validated here.
+
+In a ``--config-file`` they live in the ``[sdncep]`` section, e.g.::
+
+    [DEFAULT]
+    wsapi_host = 127.0.0.1
+    wsapi_port = 8080
+    [sdncep]
+    poll_interval = 1.0
+    probe_interval = 2.0
+"""
+
+from dataclasses import dataclass, fields
+
+HELP = {
+    "poll_interval": "seconds between port-stats requests to every switch",
+    "probe_interval": "seconds between capacity probes of each switch link (0 disables)",
+    "probe_duration": "link time a capacity probe train aims to occupy, seconds",
+    "forward_idle_timeout": "idle timeout of forwarding flows, seconds",
+}
+
+
+class ConfigError(ValueError):
+    """A setting is out of range."""
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    poll_interval: float = 1.0
+    probe_interval: float = 2.0
+    probe_duration: float = 0.25
+    forward_idle_timeout: int = 60
+
+    def __post_init__(self):
+        if not 0.1 <= self.poll_interval <= 60:
+            raise ConfigError(f"poll_interval must be in [0.1, 60] s, got {self.poll_interval}")
+        if self.probe_interval != 0 and not 0.5 <= self.probe_interval <= 600:
+            raise ConfigError(f"probe_interval must be 0 (off) or in [0.5, 600] s, got {self.probe_interval}")
+        if not 0.02 <= self.probe_duration <= 2:
+            raise ConfigError(f"probe_duration must be in [0.02, 2] s, got {self.probe_duration}")
+        if not 0 <= self.forward_idle_timeout <= 3600:
+            raise ConfigError(f"forward_idle_timeout must be in [0, 3600] s")
+
+    @classmethod
+    def from_oslo(cls, group):
+        return cls(**{f.name: getattr(group, f.name) for f in fields(cls)})
+
+
+def register_options(conf):
+    """Register the [sdncep] options and bind the REST API to loopback by default."""
+    from oslo_config import cfg as oslo_cfg  # ryu's config library; only the app needs it
+
+    opts = [(oslo_cfg.IntOpt if f.type is int else oslo_cfg.FloatOpt)(
+                f.name, default=f.default, help=HELP[f.name])
+            for f in fields(ControllerConfig)]
+    conf.register_opts(opts, group="sdncep")
+    conf.set_default("wsapi_host", "127.0.0.1")

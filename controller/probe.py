@@ -1,0 +1,203 @@
+"""Active link-capacity measurement with packet trains injected by the controller.
+
+For a directed switch-to-switch link (u, port) -> (v, port) the controller sends,
+through one packet-out per group of frames on u:
+
+1. a *pre-train* of bulk frames that empties the shaper's token bucket, so that
+   what follows leaves at the link's sustained rate, not at its burst rate;
+2. a *first marker*; 3. the *train* of bulk frames; 4. a *last marker*.
+
+Switch v drops bulk frames and sends markers to the controller. The markers leave
+u back to back with the train, so the time between their packet-ins is the time
+the link needed to carry ``train + last marker`` bytes:
+
+    probe_rate = 8 * (train_bytes + marker_bytes) / (t_last - t_first)
+
+If user traffic shares the link, the FIFO queue interleaves it with the train while
+the link is saturated, so capacity = probe_rate + cross_rate, where cross_rate is
+the link's user traffic measured from port counters just before the probe.
+
+Bulk copies of one frame are produced by repeating the output action in a single
+packet-out, so a 1 MB train costs a handful of OpenFlow messages. Train size
+adapts to the last estimate (about ``target_duration`` of link time), bounded so
+that it fits the interface queue (1000 frames) and is never lost to drops.
+"""
+
+import statistics
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+
+PROBE_ETHERTYPE = 0x88B5          # IEEE local experimental ethertype 1
+PROBE_SRC_MAC = "02:5d:ce:00:00:00"
+MARKER_DST_MAC = "02:5d:ce:00:00:01"
+BULK_DST_MAC = "02:5d:ce:00:00:02"
+FRAME_BYTES = 1500                # bytes the shaper counts per bulk frame
+MARKER_MAGIC = b"SDNCEPPR"
+MARKER_FIRST, MARKER_LAST = 1, 2
+MAX_COPIES_PER_MESSAGE = 64
+_MARKER_STRUCT = struct.Struct("!8sIB")
+
+
+def _mac_bytes(mac):
+    return bytes(int(part, 16) for part in mac.split(":"))
+
+
+def ethernet_frame(dst_mac, payload, size):
+    """An Ethernet II frame of ``size`` bytes (no FCS) with the probe ethertype."""
+    header = _mac_bytes(dst_mac) + _mac_bytes(PROBE_SRC_MAC) + struct.pack("!H", PROBE_ETHERTYPE)
+    return (header + payload).ljust(size, b"\0")
+
+
+BULK_FRAME = ethernet_frame(BULK_DST_MAC, b"", FRAME_BYTES)
+
+
+def marker_frame(probe_id, kind):
+    return ethernet_frame(MARKER_DST_MAC, _MARKER_STRUCT.pack(MARKER_MAGIC, probe_id, kind), 64)
+
+
+def parse_marker(frame):
+    """Return (probe_id, kind) from a marker frame, or None if it is not one."""
+    payload = frame[14:14 + _MARKER_STRUCT.size]
+    if len(payload) < _MARKER_STRUCT.size:
+        return None
+    magic, probe_id, kind = _MARKER_STRUCT.unpack(payload)
+    if magic != MARKER_MAGIC or kind not in (MARKER_FIRST, MARKER_LAST):
+        return None
+    return probe_id, kind
+
+
+@dataclass(frozen=True)
+class LinkKey:
+    """A directed switch-to-switch link."""
+
+    src_dpid: int
+    src_port: int
+    dst_dpid: int
+    dst_port: int
+
+
+@dataclass
+class Probe:
+    probe_id: int
+    link: LinkKey
+    train_bytes: int
+    sent_at: float
+    first_at: float = None
+    # (frame, copies) in send order, each becoming one packet-out on link.src_dpid
+    messages: list = field(default_factory=list)
+
+    @property
+    def injected_bytes(self):
+        return sum(len(frame) * copies for frame, copies in self.messages)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    link: LinkKey
+    probe_rate_bps: float
+    duration: float
+    train_bytes: int
+
+
+class CapacityProber:
+    """Plans packet trains and turns marker arrival times into link rates."""
+
+    def __init__(self, target_duration=0.25, min_train_bytes=60_000, max_train_bytes=1_200_000,
+                 pretrain_bytes=30_000, timeout=3.0):
+        self.target_duration = target_duration
+        self.min_train = min_train_bytes
+        self.max_train = max_train_bytes
+        self.pretrain = pretrain_bytes
+        self.timeout = timeout
+        self._next_id = 1
+        self._outstanding = {}
+        self._last_rate = {}
+
+    def busy(self, link):
+        return any(p.link == link for p in self._outstanding.values())
+
+    def plan(self, link, now):
+        """A new Probe for ``link``; the caller sends ``probe.messages`` in order."""
+        last = self._last_rate.get(link)
+        wanted = last / 8 * self.target_duration if last else self.max_train / 4
+        train = int(min(max(wanted, self.min_train), self.max_train))
+        probe = Probe(self._next_id, link, train - train % FRAME_BYTES, now)
+        self._next_id = self._next_id % 0xFFFFFFFF + 1
+        probe.messages = (
+            self._bulk(self.pretrain)
+            + [(marker_frame(probe.probe_id, MARKER_FIRST), 1)]
+            + self._bulk(probe.train_bytes)
+            + [(marker_frame(probe.probe_id, MARKER_LAST), 1)])
+        self._outstanding[probe.probe_id] = probe
+        return probe
+
+    @staticmethod
+    def _bulk(nbytes):
+        frames = nbytes // FRAME_BYTES
+        messages = []
+        while frames > 0:
+            copies = min(frames, MAX_COPIES_PER_MESSAGE)
+            messages.append((BULK_FRAME, copies))
+            frames -= copies
+        return messages
+
+    def on_marker(self, probe_id, kind, dst_dpid, timestamp):
+        """Feed a marker packet-in; return a ProbeResult when a train completes."""
+        probe = self._outstanding.get(probe_id)
+        if probe is None or probe.link.dst_dpid != dst_dpid:
+            return None
+        if kind == MARKER_FIRST:
+            probe.first_at = timestamp
+            return None
+        del self._outstanding[probe_id]
+        if probe.first_at is None or timestamp <= probe.first_at:
+            return None
+        duration = timestamp - probe.first_at
+        rate = 8 * (probe.train_bytes + 64) / duration
+        self._last_rate[probe.link] = rate
+        return ProbeResult(probe.link, rate, duration, probe.train_bytes)
+
+    def expire(self, now):
+        """Drop probes whose markers never came back (lost); return their links."""
+        lost = [p for p in self._outstanding.values() if now - p.sent_at > self.timeout]
+        for probe in lost:
+            del self._outstanding[probe.probe_id]
+            # A lost marker usually means the queue overflowed: next train shorter.
+            if probe.link in self._last_rate:
+                self._last_rate[probe.link] /= 2
+        return [p.link for p in lost]
+
+    def forget(self, link):
+        self._last_rate.pop(link, None)
+        for probe_id in [i for i, p in self._outstanding.items() if p.link == link]:
+            del self._outstanding[probe_id]
+
+
+def capacity_from_probe(result, cross_rate_bps):
+    """Link capacity: the train's share plus user traffic that shared the queue."""
+    return result.probe_rate_bps + max(cross_rate_bps, 0.0)
+
+
+class CapacityEstimator:
+    """Median of the last few probes per link, restarted when capacity jumps.
+
+    The median rejects one-off timing outliers; a result differing from the
+    current estimate by more than ``jump`` (relative) starts a new history, so a
+    rate change shows up after a single probe.
+    """
+
+    def __init__(self, window=3, jump=0.25):
+        self.window, self.jump = window, jump
+        self._history = {}
+
+    def update(self, link, capacity_bps):
+        history = self._history.setdefault(link, deque(maxlen=self.window))
+        current = statistics.median(history) if history else None
+        if current is not None and abs(capacity_bps - current) > self.jump * current:
+            history.clear()
+        history.append(capacity_bps)
+        return statistics.median(history)
+
+    def forget(self, link):
+        self._history.pop(link, None)

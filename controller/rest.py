@@ -1,0 +1,40 @@
+"""Ryu WSGI adapter for the northbound API (logic in controller.northbound)."""
+
+from ryu.app.wsgi import ControllerBase, route
+from webob import Response
+
+from controller import northbound
+
+PREFIX = "/sdncep/v1"
+APP_KEY = "sdncep_app"
+
+
+class NorthboundController(ControllerBase):
+    def __init__(self, req, link, data, **config):
+        super().__init__(req, link, data, **config)
+        self.app = data[APP_KEY]
+
+    def _reply(self, req, resource, name=None):
+        status, content_type, body = northbound.respond(
+            self.app.view, self.app.clock(), resource, req.GET, name=name)
+        return Response(status=status, content_type=content_type, charset="utf-8", text=body)
+
+    @route("sdncep", PREFIX + "/view", methods=["GET"])
+    def view(self, req, **_kwargs):
+        return self._reply(req, "view")
+
+    @route("sdncep", PREFIX + "/view.xml", methods=["GET"])
+    def view_xml(self, req, **_kwargs):
+        return self._reply(req, "view.xml")
+
+    @route("sdncep", PREFIX + "/links", methods=["GET"])
+    def links(self, req, **_kwargs):
+        return self._reply(req, "links")
+
+    @route("sdncep", PREFIX + "/nodes", methods=["GET"])
+    def nodes(self, req, **_kwargs):
+        return self._reply(req, "nodes")
+
+    @route("sdncep", PREFIX + "/nodes/{name}", methods=["GET"])
+    def node(self, req, name, **_kwargs):
+        return self._reply(req, "node", name=name)

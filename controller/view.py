@@ -1,0 +1,246 @@
+"""The controller's global view: switches, links and hosts in one networkx graph.
+
+Pure and Ryu-free: every method takes the time as an argument, so tests drive it
+with a fake clock. Node ids are ``s:<dpid as 16 hex digits>`` for switches and
+``h:<mac>`` for hosts; edges are directed, one per direction of a link, and carry
+the measured figures (all in bits/s):
+
+- ``capacity_bps``  measured by packet trains (switch-to-switch links), else None;
+- ``rate_bps``      user traffic from port counters (probe bytes removed);
+- ``utilisation``   rate / capacity;
+- ``available_bps`` capacity - rate.
+"""
+
+import xml.etree.ElementTree as ET
+
+import networkx as nx
+
+HEARTBEAT_STALE_AFTER = 3.0
+
+
+def switch_id(dpid):
+    return f"s:{dpid:016x}"
+
+
+def host_id(mac):
+    return f"h:{mac}"
+
+
+def _mbit(bps):
+    return None if bps is None else round(bps / 1e6, 3)
+
+
+class GlobalView:
+    """Network state as measured by the controller."""
+
+    def __init__(self):
+        self.graph = nx.DiGraph()
+        self.topology_version = 0
+
+    # -- switches and links -------------------------------------------------
+    def add_switch(self, dpid, now, name=None):
+        node = switch_id(dpid)
+        if node not in self.graph:
+            self.topology_version += 1
+        self.graph.add_node(node, kind="switch", dpid=dpid, name=name or node, since=now)
+
+    def remove_switch(self, dpid):
+        node = switch_id(dpid)
+        if node in self.graph:
+            attached = [n for n in self.graph.successors(node) if self.graph.nodes[n]["kind"] == "host"]
+            self.graph.remove_node(node)
+            self.graph.remove_nodes_from(attached)
+            self.topology_version += 1
+
+    def switches(self):
+        return [d["dpid"] for _, d in self.graph.nodes(data=True) if d["kind"] == "switch"]
+
+    def add_link(self, link, now):
+        """Add a directed switch-to-switch link (a probe.LinkKey)."""
+        src, dst = switch_id(link.src_dpid), switch_id(link.dst_dpid)
+        if src not in self.graph or dst not in self.graph:
+            return
+        if not self.graph.has_edge(src, dst) or self.graph.edges[src, dst]["src_port"] != link.src_port:
+            self.topology_version += 1
+        self.graph.add_edge(src, dst, kind="switch", src_port=link.src_port, dst_port=link.dst_port,
+                            capacity_bps=None, capacity_at=None, rate_bps=0.0, rate_at=now)
+        # A port that turned out to be inter-switch cannot have a host behind it.
+        for host in [n for n in self.graph.predecessors(src)
+                     if self.graph.nodes[n]["kind"] == "host"
+                     and self.graph.nodes[n]["port"] == link.src_port]:
+            self.graph.remove_node(host)
+
+    def remove_link(self, link):
+        src, dst = switch_id(link.src_dpid), switch_id(link.dst_dpid)
+        if self.graph.has_edge(src, dst):
+            self.graph.remove_edge(src, dst)
+            self.topology_version += 1
+
+    def switch_links(self):
+        """(src_dpid, dst_dpid, edge data) for every directed switch-to-switch link."""
+        return [(self.graph.nodes[u]["dpid"], self.graph.nodes[v]["dpid"], d)
+                for u, v, d in self.graph.edges(data=True) if d["kind"] == "switch"]
+
+    def is_link_port(self, dpid, port):
+        node = switch_id(dpid)
+        return node in self.graph and any(
+            d["kind"] == "switch" and d["src_port"] == port
+            for _, _, d in self.graph.out_edges(node, data=True))
+
+    # -- hosts ----------------------------------------------------------------
+    def learn_host(self, mac, dpid, port, now, ip=None):
+        """Record that ``mac`` sits behind (dpid, port). Returns True if it moved or is new."""
+        if self.is_link_port(dpid, port) or switch_id(dpid) not in self.graph:
+            return False
+        node, sw = host_id(mac), switch_id(dpid)
+        known = self.graph.nodes[node] if node in self.graph else None
+        moved = known is None or (known["dpid"], known["port"]) != (dpid, port)
+        if moved:
+            if known is not None:
+                self.graph.remove_node(node)
+                attrs = {k: v for k, v in known.items() if k not in ("dpid", "port")}
+            else:
+                attrs = {"name": node, "role": "unknown", "ip": None, "load": None}
+            self.graph.add_node(node, **attrs, kind="host", mac=mac, dpid=dpid, port=port)
+            for u, v in ((node, sw), (sw, node)):
+                self.graph.add_edge(u, v, kind="host", src_port=None if u == node else port,
+                                    dst_port=port if v == sw else None,
+                                    capacity_bps=None, capacity_at=None, rate_bps=0.0, rate_at=now)
+            self.topology_version += 1
+        if ip:
+            self.graph.nodes[node]["ip"] = ip
+        self.graph.nodes[node]["seen_at"] = now
+        return moved
+
+    def host_location(self, mac):
+        data = self.graph.nodes.get(host_id(mac))
+        return None if data is None else (data["dpid"], data["port"])
+
+    def hosts(self):
+        return [d for _, d in self.graph.nodes(data=True) if d["kind"] == "host"]
+
+    def host_by_name(self, name):
+        return next((d for d in self.hosts() if d["name"] == name), None)
+
+    def host_by_ip(self, ip):
+        return next((d for d in self.hosts() if d.get("ip") == ip), None)
+
+    def update_heartbeat(self, heartbeat, mac, dpid, port, now):
+        """Apply a host's load report received as a packet-in at (dpid, port)."""
+        self.learn_host(mac, dpid, port, now, ip=heartbeat.ip)
+        node = host_id(mac)
+        if node not in self.graph:
+            return
+        data = self.graph.nodes[node]
+        data.update(name=heartbeat.name, role=heartbeat.role, ip=heartbeat.ip)
+        data["load"] = {"cpu_share": heartbeat.cpu_share, "busy": heartbeat.busy,
+                        "queue_len": heartbeat.queue_len,
+                        "mem_free_bytes": heartbeat.mem_free_bytes,
+                        "seq": heartbeat.seq, "at": now}
+
+    # -- measurements ---------------------------------------------------------
+    def update_port_rate(self, dpid, port, rate, now):
+        """Apply a PortRate of a switch port to the edges that port carries."""
+        sw = switch_id(dpid)
+        if sw not in self.graph:
+            return
+        for _, v, data in self.graph.out_edges(sw, data=True):
+            if data["src_port"] == port:
+                data.update(rate_bps=rate.tx_bps, rate_at=now)
+            if data["kind"] == "host" and self.graph.nodes[v]["port"] == port:
+                self.graph.edges[v, sw].update(rate_bps=rate.rx_bps, rate_at=now)
+
+    def link_rate(self, src_dpid, dst_dpid):
+        edge = self.graph.edges.get((switch_id(src_dpid), switch_id(dst_dpid)))
+        return None if edge is None else edge["rate_bps"]
+
+    def update_capacity(self, link, capacity_bps, now):
+        edge = self.graph.edges.get((switch_id(link.src_dpid), switch_id(link.dst_dpid)))
+        if edge is not None and edge["src_port"] == link.src_port:
+            edge.update(capacity_bps=capacity_bps, capacity_at=now)
+
+    # -- paths ----------------------------------------------------------------
+    def switch_graph(self):
+        return self.graph.subgraph(n for n, d in self.graph.nodes(data=True) if d["kind"] == "switch")
+
+    def next_hops_towards(self, dst_dpid):
+        """{dpid: out_port} on a shortest-path tree towards switch ``dst_dpid``."""
+        graph = self.switch_graph()
+        target = switch_id(dst_dpid)
+        if target not in graph:
+            return {}
+        paths = nx.shortest_path(graph.reverse(copy=False), source=target)
+        hops = {}
+        for node, path in paths.items():
+            if len(path) >= 2:
+                nxt = path[-2]
+                hops[graph.nodes[node]["dpid"]] = graph.edges[node, nxt]["src_port"]
+        return hops
+
+    def flood_ports(self, dpid, all_ports):
+        """Ports to flood on: host ports plus inter-switch ports on a spanning tree."""
+        graph = self.switch_graph().to_undirected(as_view=False)
+        tree = nx.minimum_spanning_tree(graph) if graph.number_of_nodes() else graph
+        node = switch_id(dpid)
+        link_ports = {d["src_port"]: v for _, v, d in self.graph.out_edges(node, data=True)
+                      if d["kind"] == "switch"} if node in self.graph else {}
+        return [p for p in all_ports if p not in link_ports or tree.has_edge(node, link_ports[p])]
+
+    # -- serialisation --------------------------------------------------------
+    def _edge_record(self, u, v, data, now):
+        capacity, rate = data["capacity_bps"], data["rate_bps"]
+        src, dst = self.graph.nodes[u], self.graph.nodes[v]
+        return {
+            "src": src["name"], "dst": dst["name"], "kind": data["kind"],
+            "src_port": data["src_port"], "dst_port": data["dst_port"],
+            "capacity_mbps": _mbit(capacity), "rate_mbps": _mbit(rate),
+            "utilisation": None if not capacity else round(min(rate / capacity, 1.0), 4),
+            "available_mbps": None if capacity is None else _mbit(max(capacity - rate, 0.0)),
+            "capacity_age_s": None if data["capacity_at"] is None else round(now - data["capacity_at"], 3),
+        }
+
+    def links(self, now):
+        return [self._edge_record(u, v, d, now) for u, v, d in self.graph.edges(data=True)]
+
+    def nodes(self, now):
+        records = []
+        for data in self.hosts():
+            load = data.get("load")
+            records.append({
+                "name": data["name"], "role": data["role"], "ip": data.get("ip"), "mac": data["mac"],
+                "switch": self.graph.nodes[switch_id(data["dpid"])]["name"], "port": data["port"],
+                "alive": load is not None and now - load["at"] <= HEARTBEAT_STALE_AFTER,
+                "load": None if load is None else {k: v for k, v in load.items() if k != "at"}
+                | {"age_s": round(now - load["at"], 3)},
+            })
+        return records
+
+    def switch_records(self):
+        return [{"dpid": f"{d['dpid']:016x}", "name": d["name"]}
+                for _, d in self.graph.nodes(data=True) if d["kind"] == "switch"]
+
+    def to_dict(self, now):
+        return {"timestamp": now, "switches": self.switch_records(),
+                "links": self.links(now), "nodes": self.nodes(now)}
+
+    def to_xml(self, now):
+        """The global-view message as XML (one element per switch, link and node)."""
+        root = ET.Element("globalView", timestamp=f"{now:.3f}")
+        switches = ET.SubElement(root, "switches")
+        for record in self.switch_records():
+            ET.SubElement(switches, "switch", _xml_attrs(record))
+        links = ET.SubElement(root, "links")
+        for record in self.links(now):
+            ET.SubElement(links, "link", _xml_attrs(record))
+        nodes = ET.SubElement(root, "nodes")
+        for record in self.nodes(now):
+            load = record.pop("load")
+            node = ET.SubElement(nodes, "node", _xml_attrs(record))
+            if load is not None:
+                ET.SubElement(node, "load", _xml_attrs(load))
+        return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _xml_attrs(record):
+    return {key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in record.items() if value is not None}

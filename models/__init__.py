@@ -1,0 +1,9 @@
+"""Partitionable DNN zoo, layer profiler and Neurosurgeon-style latency predictor.
+
+Pure package: imports neither Ryu nor Mininet.
+"""
+
+from models.partitioned import PartitionedModel, Segment
+from models.zoo import MODEL_NAMES, UnknownModelError, build_model
+
+__all__ = ["MODEL_NAMES", "PartitionedModel", "Segment", "UnknownModelError", "build_model"]

@@ -1,0 +1,570 @@
+"""Split-inference worker: receive a TASK, run its segment range, forward or reply.
+
+Thread model (all daemon threads, every blocking call has a timeout):
+
+* one *accept* thread; one *connection* thread per accepted TCP connection (at most
+  ``max_connections``).  It reads frames with :func:`runtime.wire.read_frame` (header
+  validated before the payload is allocated, payload charged to a byte budget) and puts
+  TASKs on the bounded compute queue.  A malformed frame closes that connection only.
+* one *compute* thread: takes TASKs one at a time (so one CPU-bound inference at a
+  time, and ``queue_len`` is the backlog), builds models lazily (cached), runs
+  ``model.run(x, start, end)`` and hands the outgoing frame to a sender.
+* ``num_senders`` *sender* threads; a destination always maps to the same sender (per
+  destination ordering), which keeps one pooled TCP connection per destination.  The
+  next hop gets a TASK with the updated plan; after the last hop the RESULT goes to the
+  plan's reply-to address (the requester listens there), so it reaches the requester
+  whatever the number of hops.  Errors go to the reply-to address as ERROR frames.
+
+Each worker appends one :class:`runtime.wire.Stage` (receive start/end, compute
+start/end, send start) to the frame's stamps, so the requester sees every stage.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import logging
+import queue
+import signal
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from runtime import wire
+from runtime.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage
+
+log = logging.getLogger("runtime.worker")
+
+BUSY_WINDOW = 1.0  # seconds over which busy_fraction is measured
+
+
+class ByteBudget:
+    """Bytes of received payload held by the worker; bounds memory under load or attack."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, n: int) -> None:
+        with self._lock:
+            if self.used + n > self.capacity:
+                raise FrameError("overloaded", f"payload budget full ({self.used}+{n} > {self.capacity})")
+            self.used += n
+
+    def release(self, n: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - n)
+
+
+@dataclasses.dataclass
+class _Job:
+    frame: Frame
+    reserved: int
+    enqueued: float
+
+
+@dataclasses.dataclass
+class _Outgoing:
+    dest: tuple[str, int]
+    frame: Frame
+    stage: Stage | None  # this worker's stage; send_start filled in by the sender
+    tensor: Any = None
+    on_fail: Callable[[str], None] | None = None
+
+
+def _numeric_addr(host: str, port: int) -> tuple[str, int]:
+    """Only IP literals (and ``localhost``) are dialled: no DNS lookups from frame data."""
+    if host == "localhost":
+        host = "127.0.0.1"
+    socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    return host, port
+
+
+class _Sender(threading.Thread):
+    """Writes frames to destinations over pooled connections (one per destination)."""
+
+    MAX_POOL = 32
+
+    def __init__(self, worker: "Worker", idx: int):
+        super().__init__(name=f"{worker.name}-send{idx}", daemon=True)
+        self.worker = worker
+        self.q: queue.Queue[_Outgoing | None] = queue.Queue(maxsize=worker.queue_size * 4)
+        self.pool: collections.OrderedDict[tuple[str, int], socket.socket] = collections.OrderedDict()
+
+    def run(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                break
+            try:
+                self._send(item)
+            except Exception as e:  # noqa: BLE001 - a sender must never die
+                log.warning("%s: send to %s:%s failed: %s", self.worker.name, *item.dest, e)
+                if item.on_fail is not None:
+                    try:
+                        item.on_fail(f"{item.dest[0]}:{item.dest[1]}: {e}")
+                    except Exception as e2:  # noqa: BLE001
+                        log.warning("%s: error report failed: %s", self.worker.name, e2)
+        for s in self.pool.values():
+            s.close()
+
+    def _conn(self, dest: tuple[str, int]) -> socket.socket:
+        s = self.pool.get(dest)
+        if s is not None:
+            if wire.peer_closed(s):
+                s.close()
+                del self.pool[dest]
+            else:
+                self.pool.move_to_end(dest)
+                return s
+        addr = _numeric_addr(*dest)
+        s = socket.create_connection(addr, timeout=self.worker.connect_timeout)
+        s.settimeout(self.worker.send_timeout)
+        wire.tune_socket(s)
+        self.pool[dest] = s
+        while len(self.pool) > self.MAX_POOL:
+            _, old = self.pool.popitem(last=False)
+            old.close()
+        return s
+
+    def _send(self, item: _Outgoing) -> None:
+        frame = item.frame
+        for attempt in (0, 1):
+            s = self._conn(item.dest)
+            if item.stage is not None:
+                stage = dataclasses.replace(item.stage, send_start=time.time())
+                frame = dataclasses.replace(item.frame, stamps=item.frame.stamps + (stage,))
+            try:
+                wire.send_frame(s, frame, item.tensor, self.worker.limits)
+                return
+            except OSError:
+                s.close()
+                self.pool.pop(item.dest, None)
+                if attempt:
+                    raise
+
+
+def default_model_factory(seed: int = 0) -> Callable[[str], Any]:
+    def factory(name: str):
+        from models import build_model
+
+        return build_model(name, seed=seed)
+
+    return factory
+
+
+class Worker:
+    """A split-inference worker listening on ``host:port`` (``port=0``: pick a free one).
+
+    ``models`` is the allow-list (``None``: ``models.MODEL_NAMES``); ``model_factory(name)``
+    returns an object with ``num_segments``, ``output_shape(k)`` and ``run(x, start, end)``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, name: str = "worker",
+                 models: list[str] | tuple[str, ...] | None = None,
+                 model_factory: Callable[[str], Any] | None = None, seed: int = 0,
+                 torch_threads: int | None = 1, queue_size: int = 64,
+                 enqueue_timeout: float = 2.0,
+                 limits: Limits = wire.DEFAULT_LIMITS, max_inflight_bytes: int = 256 << 20,
+                 max_connections: int = 64, idle_timeout: float = 300.0,
+                 connect_timeout: float = 3.0, send_timeout: float = 60.0,
+                 max_batch: int = 64, num_senders: int = 4):
+        if models is None:
+            from models import MODEL_NAMES
+
+            models = MODEL_NAMES
+        self.host, self.port, self.name = host, port, name[:wire.NAME_FIELD]
+        self.allowed = frozenset(models)
+        self.model_factory = model_factory or default_model_factory(seed)
+        self.torch_threads = torch_threads
+        self.queue_size = queue_size
+        self.enqueue_timeout = enqueue_timeout
+        self._waiting = 0  # connection threads blocked on a full compute queue
+        self.limits = limits
+        self.budget = ByteBudget(max_inflight_bytes)
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.send_timeout = send_timeout
+        self.max_batch = max_batch
+        self._models: dict[str, Any] = {}
+        self._model_lock = threading.Lock()
+        self._q: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._senders = [_Sender(self, i) for i in range(num_senders)]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._busy: collections.deque[tuple[float, float]] = collections.deque()
+        self._busy_since: float | None = None
+        self._counters = collections.Counter()
+        self._started = time.time()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Worker":
+        if self.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.torch_threads)
+        ls = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((self.host, self.port))
+        ls.listen(128)
+        ls.settimeout(0.5)
+        self._listener = ls
+        self.port = ls.getsockname()[1]
+        for s in self._senders:
+            s.start()
+        for target, nm in ((self._accept_loop, "accept"), (self._compute_loop, "compute")):
+            t = threading.Thread(target=target, name=f"{self.name}-{nm}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("%s listening on %s:%d models=%s", self.name, self.host, self.port,
+                 ",".join(sorted(self.allowed)))
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept()
+            except OSError:
+                pass
+            self._listener.close()
+        with self._lock:
+            for c in list(self._conns):
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        try:
+            self._q.put_nowait(None)
+        except queue.Full:
+            pass
+        for s in self._senders:
+            try:
+                s.q.put(None, timeout=1.0)
+            except queue.Full:
+                pass
+        for t in self._threads + self._senders:
+            t.join(timeout)
+
+    def __enter__(self) -> "Worker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        while not self._stop.wait(1.0):
+            pass
+
+    def preload(self) -> None:
+        for name in sorted(self.allowed):
+            self._model(name)
+
+    # ------------------------------------------------------------------ load
+    def load(self) -> dict:
+        """Plain-dict load report for the controller's heartbeat agent."""
+        now = time.time()
+        lo = now - BUSY_WINDOW
+        with self._lock:
+            busy = sum(max(0.0, e - max(s, lo)) for s, e in self._busy if e > lo)
+            if self._busy_since is not None:
+                busy += now - max(self._busy_since, lo)
+            c = dict(self._counters)
+            conns = len(self._conns)
+        return {
+            "name": self.name,
+            "addr": f"{self.host}:{self.port}",
+            "queue_len": self._q.qsize() + self._waiting,
+            "queue_capacity": self.queue_size,
+            "busy_fraction": min(1.0, busy / BUSY_WINDOW),
+            "busy": self._busy_since is not None,
+            "tasks_done": c.get("done", 0),
+            "tasks_forwarded": c.get("forwarded", 0),
+            "tasks_failed": c.get("failed", 0),
+            "frames_rejected": c.get("rejected", 0),
+            "inflight_bytes": self.budget.used,
+            "connections": conns,
+            "models_loaded": sorted(self._models),
+            "uptime_s": now - self._started,
+            "time": now,
+        }
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self._counters[key] += 1
+
+    # ------------------------------------------------------------------ receive
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    break
+                time.sleep(0.05)
+                continue
+            with self._lock:
+                full = len(self._conns) >= self.max_connections
+                if not full:
+                    self._conns.add(conn)
+            if full:
+                log.warning("%s: too many connections, refusing %s", self.name, peer)
+                conn.close()
+                continue
+            threading.Thread(target=self._serve_conn, args=(conn, peer), daemon=True,
+                             name=f"{self.name}-conn").start()
+
+    def _serve_conn(self, conn: socket.socket, peer) -> None:
+        wire.tune_socket(conn)
+        try:
+            while not self._stop.is_set():
+                reserved = [0]
+
+                def reserve(n: int) -> None:
+                    self.budget.reserve(n)
+                    reserved[0] = n
+
+                try:
+                    frame = wire.read_frame(conn, self.limits, self.allowed,
+                                            idle_timeout=self.idle_timeout, reserve=reserve)
+                except FrameError as e:
+                    self.budget.release(reserved[0])
+                    if not isinstance(e, wire.FrameTimeout) or e.detail != "idle":
+                        self._count("rejected")
+                        log.warning("%s: rejected frame from %s: %s", self.name, peer, e)
+                    if e.reply_to is not None and e.task_id is not None:
+                        self._report_error_ctx(e)
+                    if e.unread is None:
+                        return
+                    try:  # well-formed frame we refuse: skip its payload, keep the connection
+                        wire.skip_payload(conn, e.unread, self.limits)
+                    except FrameError:
+                        return
+                    continue
+                if frame is None:
+                    return
+                if frame.msg_type != TASK:
+                    self.budget.release(reserved[0])
+                    self._count("rejected")
+                    log.warning("%s: ignoring %s frame from %s", self.name,
+                                wire.MSG_NAMES[frame.msg_type], peer)
+                    continue
+                job = _Job(frame, reserved[0], time.time())
+                try:
+                    self._q.put_nowait(job)
+                    continue
+                except queue.Full:
+                    pass
+                with self._lock:
+                    self._waiting += 1
+                try:  # back-pressure: stop reading this connection for a while ...
+                    self._q.put(job, timeout=self.enqueue_timeout)
+                except queue.Full:  # ... then reject explicitly
+                    self.budget.release(reserved[0])
+                    self._fail(frame, "overloaded", f"compute queue full ({self.queue_size})",
+                               Stage(self.name, frame.hop_index, frame.hop.start, frame.hop.end,
+                                     frame.recv_start, frame.recv_end))
+                finally:
+                    with self._lock:
+                        self._waiting -= 1
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            conn.close()
+
+    # ------------------------------------------------------------------ compute
+    def _model(self, name: str):
+        with self._model_lock:
+            m = self._models.get(name)
+            if m is None:
+                t = time.time()
+                m = self.model_factory(name)
+                if hasattr(m, "eval"):
+                    m.eval()
+                self._models[name] = m
+                log.info("%s: built %s in %.2fs", self.name, name, time.time() - t)
+            return m
+
+    def _compute_loop(self) -> None:
+        while True:
+            job = self._q.get()
+            if job is None or self._stop.is_set():
+                break
+            try:
+                self._run_job(job)
+            except Exception as e:  # noqa: BLE001 - the compute thread must never die
+                log.exception("%s: task failed", self.name)
+                f = job.frame
+                self._fail(f, "internal", f"{type(e).__name__}: {e}",
+                           Stage(self.name, f.hop_index, f.hop.start, f.hop.end,
+                                 f.recv_start, f.recv_end))
+            finally:
+                self.budget.release(job.reserved)
+                with self._lock:
+                    if self._busy_since is not None:
+                        self._busy.append((self._busy_since, time.time()))
+                        self._busy_since = None
+                    lo = time.time() - BUSY_WINDOW
+                    while self._busy and self._busy[0][1] < lo:
+                        self._busy.popleft()
+
+    def _run_job(self, job: _Job) -> None:
+        import torch
+
+        f = job.frame
+        hop = f.hop
+        with self._lock:
+            self._busy_since = time.time()
+        stage = Stage(self.name, f.hop_index, hop.start, hop.end, f.recv_start, f.recv_end)
+        try:
+            model = self._model(f.model)  # first use builds it: counted as queue wait
+        except ValueError as e:  # models.UnknownModelError is a ValueError
+            return self._fail(f, "unknown_model", str(e), stage)
+        stage = dataclasses.replace(stage, compute_start=time.time())
+        m = model.num_segments
+        if hop.end > m:
+            return self._fail(f, "bad_cut", f"hop ends at point {hop.end}, {f.model} has {m}", stage)
+        if f.hop_index == len(f.hops) - 1 and hop.end != m:
+            return self._fail(f, "bad_plan", f"last hop ends at {hop.end}, not at {m}", stage)
+        expect = tuple(model.output_shape(f.cut))
+        if tuple(f.shape[1:]) != expect:
+            return self._fail(f, "bad_shape",
+                              f"tensor {f.shape} at point {f.cut}, expected (B, *{expect})", stage)
+        if f.shape[0] > self.max_batch:
+            return self._fail(f, "bad_shape", f"batch {f.shape[0]} > {self.max_batch}", stage)
+        if f.dtype not in (1, 2, 8):
+            return self._fail(f, "bad_dtype", f"{wire.DTYPES[f.dtype]} is not a float tensor", stage)
+        x = f.tensor()
+        if x.dtype != torch.float32:
+            x = x.float()
+        with torch.inference_mode():
+            out = model.run(x, hop.start, hop.end)
+        f.payload = b""  # drop the input buffer now
+        stage = dataclasses.replace(stage, compute_end=time.time())
+        if f.hop_index + 1 < len(f.hops):
+            nxt = f.hops[f.hop_index + 1]
+            if f.dtype == 2:
+                out = out.half()
+            fwd = dataclasses.replace(f, cut=hop.end, hop_index=f.hop_index + 1, payload=b"",
+                                      dtype=wire.NO_TENSOR, shape=())
+            self._count("forwarded")
+            self._enqueue(_Outgoing((nxt.host, nxt.port), fwd, stage, out,
+                                    on_fail=lambda why, f=f, stage=stage: self._fail(
+                                        f, "next_hop_unreachable", why, stage, count=False)))
+            return
+        logits = out.reshape(out.shape[0], -1).float()
+        probs = torch.softmax(logits, dim=1)
+        rows = logits.shape[0]
+        k = max(1, min(f.topk, logits.shape[1],
+                       (self.limits.max_extra_bytes - 2) // (8 * max(1, rows))))
+        scores, classes = torch.topk(probs, k, dim=1)
+        results = tuple(wire.TopK(tuple(int(c) for c in cr), tuple(float(s) for s in sr))
+                        for cr, sr in zip(classes.tolist(), scores.tolist()))
+        res = Frame(RESULT, f.task_id, f.model, hop.end, f.hop_index, f.hops, f.reply_to,
+                    f.stamps, flags=f.flags, topk=k, results=results)
+        tensor = logits if (f.flags & wire.FLAG_WANT_LOGITS) else None
+        self._count("done")
+        self._enqueue(_Outgoing(f.reply_to, res, stage, tensor))
+
+    # ------------------------------------------------------------------ send
+    def _enqueue(self, item: _Outgoing, block: bool = True) -> None:
+        """Queue ``item`` on its destination's sender; the compute thread blocks when the
+        sender is backed up (back-pressure), error reports never block."""
+        sender = self._senders[hash(item.dest) % len(self._senders)]
+        try:
+            sender.q.put(item, timeout=self.send_timeout if block else 0.0)
+        except queue.Full:
+            log.warning("%s: send queue to %s:%s full, dropping", self.name, *item.dest)
+            if item.on_fail is not None:
+                item.on_fail("send queue full")
+
+    def _fail(self, f: Frame, code: str, message: str, stage: Stage | None,
+              count: bool = True) -> None:
+        """Log and send an ERROR frame for task ``f`` to its requester."""
+        if count:
+            self._count("failed")
+        log.warning("%s: task %s (%s hop %d) failed: %s: %s", self.name, f.task_id.hex()[:8],
+                    f.model, f.hop_index, code, message)
+        err = Frame(ERROR, f.task_id, f.model, f.cut, f.hop_index, f.hops, f.reply_to,
+                    f.stamps, error_code=code, error_message=f"{self.name}: {message}")
+        self._enqueue(_Outgoing(f.reply_to, err, stage), block=False)
+
+    def _report_error_ctx(self, e: FrameError) -> None:
+        self._count("failed")
+        err = Frame(ERROR, e.task_id, e.model, e.cut, e.hop_index, e.hops, e.reply_to,
+                    e.stamps, error_code=e.reason, error_message=f"{self.name}: {e}")
+        self._enqueue(_Outgoing(e.reply_to, err, None), block=False)
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    from runtime.plan import parse_addr
+
+    p = argparse.ArgumentParser(prog="python -m runtime.worker", description=__doc__.split("\n")[0])
+    p.add_argument("--listen", default="0.0.0.0:9000", help="HOST:PORT to listen on")
+    p.add_argument("--name", default=socket.gethostname()[:16], help="name in stamps and logs (<=16 chars)")
+    p.add_argument("--models", default="all", help="comma-separated allow-list, or 'all'")
+    p.add_argument("--seed", type=int, default=0, help="weight seed of build_model")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: leave torch's default)")
+    p.add_argument("--queue-size", type=int, default=64, help="compute queue capacity")
+    p.add_argument("--enqueue-timeout", type=float, default=2.0,
+                   help="s a full queue may hold back a connection before 'overloaded'")
+    p.add_argument("--max-payload-mib", type=float, default=64, help="largest accepted tensor")
+    p.add_argument("--max-inflight-mib", type=float, default=256, help="payload memory budget")
+    p.add_argument("--max-connections", type=int, default=64)
+    p.add_argument("--idle-timeout", type=float, default=300.0, help="close idle connections after s")
+    p.add_argument("--io-timeout", type=float, default=30.0, help="per-recv timeout inside a frame, s")
+    p.add_argument("--connect-timeout", type=float, default=3.0, help="next hop / reply connect timeout, s")
+    p.add_argument("--preload", action="store_true", help="build every allowed model at start")
+    p.add_argument("--load-interval", type=float, default=0.0,
+                   help="log worker.load() every N s (0: never)")
+    p.add_argument("--log-level", default="INFO")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=a.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = parse_addr(a.listen)
+    if a.models == "all":
+        models = None
+    else:
+        models = [m.strip() for m in a.models.split(",") if m.strip()]
+        from models import MODEL_NAMES
+
+        bad = [m for m in models if m not in MODEL_NAMES]
+        if bad:
+            p.error(f"unknown models {bad}; known: {', '.join(MODEL_NAMES)}")
+    limits = dataclasses.replace(wire.DEFAULT_LIMITS, max_payload=int(a.max_payload_mib * 2**20),
+                                 io_timeout=a.io_timeout)
+    w = Worker(host, port, a.name, models=models, seed=a.seed, torch_threads=a.threads or None,
+               queue_size=a.queue_size, enqueue_timeout=a.enqueue_timeout, limits=limits,
+               max_inflight_bytes=int(a.max_inflight_mib * 2**20),
+               max_connections=a.max_connections, idle_timeout=a.idle_timeout,
+               connect_timeout=a.connect_timeout)
+    if a.preload:
+        w.preload()
+    w.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(a.load_interval or 1.0):
+        if a.load_interval:
+            log.info("load %s", w.load())
+    w.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

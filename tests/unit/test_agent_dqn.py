@@ -1,0 +1,80 @@
+"""DQN smoke run, checkpoint round trip, masking, the SDN-CEP policy and decide()."""
+import numpy as np
+import pytest
+import torch
+
+from agents.calibration import ProfileStore
+from agents.config import CostConfig
+from agents.cost import check_plan
+from agents.decision import NodeState, Snapshot, Task, decide, view_from_snapshot
+from agents.dqn import Agent, Args, QNetwork, SdnCepPolicy, train
+
+STORE = ProfileStore(root=None)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("agent")
+    args = Args(total_episodes=6, tasks_min=20, tasks_max=30, learning_starts=32, batch_size=16,
+                buffer_size=100, target_network_frequency=20, progress=False, out_dir=str(out), exp_name="smoke")
+    agent, rows = train(args, CostConfig(), STORE)
+    return agent, rows, out
+
+
+def test_smoke_run_logs_and_learns_shape(trained):
+    agent, rows, out = trained
+    assert len(rows) == 6 and rows[-1]["steps"] >= 120
+    assert np.isfinite(rows[-1]["td_loss"])
+    assert (out / "smoke.csv").read_text().startswith("episode,")
+
+
+def test_checkpoint_roundtrip_weights_only(trained):
+    agent, _, out = trained
+    loaded = Agent.load(out / "smoke.pt")
+    sd = torch.load(out / "smoke.pt", weights_only=True)
+    assert set(sd) == set(agent.q.state_dict())
+    obs = np.random.default_rng(0).normal(size=agent.meta["obs_dim"]).astype(np.float32)
+    assert loaded.act(obs) == agent.act(obs)
+
+
+def test_act_respects_mask():
+    q = QNetwork(5, 4, 8)
+    with torch.no_grad():
+        q.network[-1].bias.copy_(torch.tensor([0.0, 5.0, 1.0, 2.0]))
+        q.network[-1].weight.zero_()
+    ag = Agent(q, {"m": 3, "n_edge": 1, "obs_dim": 5, "n_actions": 4, "hidden": 8})
+    obs = np.zeros(5, np.float32)
+    assert ag.act(obs) == 1
+    assert ag.act(obs, np.array([1, 0, 1, 1])) == 3
+    assert ag.act(obs, np.array([1, 0, 0, 0])) == 0
+
+
+def _snapshot(bw=10e6):
+    return Snapshot((NodeState("es1", "edge", 0.5, 0.0, 0, 1e9, bw, 50e6),
+                     NodeState("es2", "edge", 0.35, 1.0, 3, 512e6, bw, 200e6),
+                     NodeState("es3", "edge", 0.2, 0.0, 0, 128e6, bw, 400e6),
+                     NodeState("cloud", "cloud", 1.0, 0.0, 0, None, 0.0, bw)), now=12.5)
+
+
+def test_policy_gate_and_decide(trained):
+    agent, _, _ = trained
+    pol = SdnCepPolicy(agent, delta=0.6)
+    cost = CostConfig()
+    hard = decide(pol, _snapshot(), Task("alexnet", q=0.9), STORE, cost)
+    assert hard.hops == (("cloud", 0, 11),) and hard.latency is not None and hard.reward < 0
+    easy = decide(pol, _snapshot(), Task("alexnet", q=0.1), STORE, cost)
+    assert easy.hops[0][1] == 0 and easy.hops[-1][2] == 11 and easy.cost is not None
+    view = view_from_snapshot(_snapshot(), "alexnet", STORE)
+    assert check_plan(easy, view, STORE, cost) == ()
+    # es2 is busy with 3 queued tasks: its backlog estimate is (0.5 + 3) full inferences
+    full = STORE.seg_times("alexnet", 0.35).sum()
+    assert view.node("es2").backlog_s == pytest.approx(3.5 * full)
+
+
+def test_policy_refuses_mismatched_topology(trained):
+    agent, _, _ = trained
+    snap = Snapshot((NodeState("es1", "edge", 0.5, 0.0, 0, 1e9, 1e7, 5e7),
+                     NodeState("cloud", "cloud", 1.0, 0.0, 0, None, 0.0, 1e7)), now=0.0)
+    # agent trained on 3 edge nodes -> RuntimeError inside -> decide falls back to all-cloud
+    plan = decide(SdnCepPolicy(agent, use_gate=False), snap, Task("alexnet", q=0.0), STORE)
+    assert plan.hops == (("cloud", 0, 11),)

@@ -1,0 +1,97 @@
+"""Mininet node and link classes for the testbed.
+
+- ``ShapedIntf``/``ShapedLink``: htb bandwidth shaping like TCLink, with an explicit
+  quantum (no "quantum is big" noise), TX offload off on both ends (TCP between
+  hosts stalls on the userspace datapath otherwise), and a clear refusal of
+  delay/loss, which need the netem qdisc this kernel lacks.
+- ``EdgeCloudHost``: a CPULimitedHost whose CPU limit is given in cores and which
+  runs the heartbeat agent (topologies.host_agent) inside its own cgroup.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from mininet.link import TCIntf, TCLink
+from mininet.log import error
+from mininet.node import CPULimitedHost
+from mininet.util import numCores
+
+from topologies.schedule import htb_change_commands
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = Path(os.environ.get("SDNCEP_RUN_DIR", REPO_ROOT / "run")) / "logs"
+
+
+class NetemUnavailable(RuntimeError):
+    pass
+
+
+class ShapedIntf(TCIntf):
+    def config(self, bw=None, delay=None, jitter=None, loss=None, **params):
+        if delay or jitter or loss:
+            raise NetemUnavailable(
+                f"{self.name}: link delay/jitter/loss need the tc 'netem' qdisc, which this kernel "
+                "does not have; remove them (bandwidth shaping with bw= works)")
+        params["txo"] = False
+        return super().config(bw=bw, **params)
+
+    def bwCmds(self, bw=None, **_params):
+        if bw is None:
+            return [], " root "
+        if not 0 < bw <= self.bwParamMax:
+            error(f"bandwidth {bw} Mbit/s outside 0..{self.bwParamMax}; not shaping {self.name}\n")
+            return [], " root "
+        return (["%s qdisc add dev %s root handle 5:0 htb default 1",
+                 "%s class add dev %s parent 5:0 classid 5:1 htb "
+                 + f"rate {bw}Mbit burst 15k quantum 1514"], " parent 5:1 ")
+
+    def set_rate(self, mbit):
+        """Change the shaped rate live (the link must have been built with a bw)."""
+        for command in htb_change_commands(self.name, mbit):
+            output = self.cmd(command)
+            if output.strip():
+                raise RuntimeError(f"{command!r} failed: {output.strip()}")
+
+
+class ShapedLink(TCLink):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("intf", ShapedIntf)
+        super().__init__(*args, **kwargs)
+
+
+class EdgeCloudHost(CPULimitedHost):
+    """A host limited to ``cores`` CPU cores that reports its load by heartbeat."""
+
+    def __init__(self, name, **params):
+        super().__init__(name, **params)
+        self.agent = None
+
+    def config(self, cores_limit=None, role="device", heartbeat=True, **params):
+        if cores_limit is not None:
+            params["cpu"] = min(cores_limit / numCores(), 1.0)
+        result = super().config(**params)
+        self.role = role
+        if heartbeat:
+            self.start_agent()
+        return result
+
+    def start_agent(self, interval=0.5):
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log = open(LOG_DIR / f"agent-{self.name}.log", "ab")
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        self.agent = self.popen(
+            [sys.executable, "-m", "topologies.host_agent", "--name", self.name, "--role", self.role,
+             "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
+             "--interval", str(interval)],
+            stdout=log, stderr=log, cwd=str(REPO_ROOT), env=env)
+        log.close()
+
+    def terminate(self):
+        if self.agent is not None and self.agent.poll() is None:
+            self.agent.terminate()
+            try:
+                self.agent.wait(timeout=3)
+            except Exception:  # noqa: BLE001 - any failure: make sure it is gone
+                self.agent.kill()
+        super().terminate()
