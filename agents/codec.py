@@ -98,6 +98,11 @@ class ActionCodec:
         (j, _, p), (k, _, q) = edge_hops[0], edge_hops[1]
         return self.encode(p, idx[j], q, idx[k])
 
+    def pair_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(p, q, j, k) of the two-hop actions as four integer arrays, in index order."""
+        a = np.array(self._pairs, dtype=np.int64).reshape(-1, 4)
+        return a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+
     def cloud_only_mask(self) -> np.ndarray:
         mask = np.zeros(self.n, dtype=np.int8)
         mask[0] = 1

@@ -2,7 +2,7 @@
 
 Formula (1): F(x) = f0(x) (cloud) if q(x) >= delta, else f1(x) (edge/collaborative).
 
-Features (all O(pixels), on a <= 64 px grey version of the image): histogram entropy,
+Features (all O(pixels), on a <= 48 px strided grey version of the image): histogram entropy,
 edge density and mean gradient (finite-difference Sobel-like), zlib compression ratio,
 intensity std/mean, ink fraction, Laplacian energy.  The model is a logistic regression
 on standardised features and their pairwise products, trained against a *real*
@@ -29,47 +29,46 @@ FEATURES = ("entropy", "edge_density", "grad_mean", "zlib_ratio", "std", "mean",
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
+    """Grey, strided to <= 48 px on the long side, min-max normalised to [0, 1]."""
     x = np.asarray(img)
     if x.ndim == 3 and x.shape[2] not in (1, 3, 4):   # CHW -> HWC
         x = np.moveaxis(x, 0, 2)
-    s0 = max(1, int(max(x.shape[:2]) // 64))
-    x = x[::s0, ::s0].astype(np.float32)               # cheap stride first, then block mean
+    if x.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D or 3-D image, got shape {np.shape(img)}")
+    s0 = max(1, -(-max(x.shape[:2]) // 48))
+    x = x[::s0, ::s0].astype(np.float32)
     if x.ndim == 3:
         x = x.mean(axis=2)
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D or 3-D image, got shape {np.shape(img)}")
-    h, w = x.shape
-    s = max(1, int(math.ceil(max(h, w) / 64)))
-    if s > 1:   # block-mean down-sampling to <= 64 px
-        x = x[: h - h % s, : w - w % s].reshape(h // s, s, w // s, s).mean(axis=(1, 3))
     lo, hi = float(x.min()), float(x.max())
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    return (x - lo) * (1.0 / (hi - lo)) if hi > lo else np.zeros_like(x)
 
 
 def image_features(img: np.ndarray) -> np.ndarray:
     x = _grey(img)
-    hist = np.bincount(np.minimum((x * 32).astype(np.int64), 31).ravel(), minlength=32).astype(np.float64)
-    p = hist / hist.sum()
-    nz = p[p > 0]
-    entropy = float(-(nz * np.log2(nz)).sum() / 5.0)
-    gy = np.zeros_like(x)
-    gx = np.zeros_like(x)
-    gy[1:-1] = (x[2:] - x[:-2]) / 2
-    gx[:, 1:-1] = (x[:, 2:] - x[:, :-2]) / 2
-    g = np.hypot(gx, gy)
-    edge_density = float((g > 0.1).mean())
+    h, w = x.shape
+    n = x.size
+    hist = np.bincount(np.minimum((x * 32).astype(np.int64), 31).ravel(), minlength=32)
+    p = hist[hist > 0] / n
+    entropy = float(-(p * np.log2(p)).sum() / 5.0)
+    if h >= 3 and w >= 3:
+        gx = (x[1:-1, 2:] - x[1:-1, :-2]) * 0.5
+        gy = (x[2:, 1:-1] - x[:-2, 1:-1]) * 0.5
+        g = np.sqrt(gx * gx + gy * gy)
+        edge_density, grad_mean = float((g > 0.1).mean()), float(g.mean())
+        lap = float(np.abs(x[2:, 1:-1] + x[:-2, 1:-1] + x[1:-1, 2:] + x[1:-1, :-2] - 4 * x[1:-1, 1:-1]).mean())
+    else:
+        edge_density = grad_mean = lap = 0.0
     u8 = (x * 255).astype(np.uint8).tobytes()
     zr = len(zlib.compress(u8, 6)) / max(len(u8), 1)
-    lap = np.zeros_like(x)
-    lap[1:-1, 1:-1] = x[2:, 1:-1] + x[:-2, 1:-1] + x[1:-1, 2:] + x[1:-1, :-2] - 4 * x[1:-1, 1:-1]
-    tot = float(x.sum()) + 1e-9
-    h, w = x.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    cy, cx = float((yy * x).sum() / tot), float((xx * x).sum() / tot)
-    spread_y = math.sqrt(float(((yy - cy) ** 2 * x).sum() / tot)) / h
-    spread_x = math.sqrt(float(((xx - cx) ** 2 * x).sum() / tot)) / w
-    return np.array([entropy, edge_density, float(g.mean()), zr, float(x.std()), float(x.mean()),
-                     float((x > 0.5).mean()), float(np.abs(lap).mean()),
+    mean = float(x.mean())
+    tot = mean * n + 1e-9
+    cols, rows = x.sum(axis=0), x.sum(axis=1)
+    ix, iy = np.arange(w), np.arange(h)
+    cx, cy = float(cols @ ix) / tot, float(rows @ iy) / tot
+    spread_x = math.sqrt(max(float(cols @ (ix - cx) ** 2) / tot, 0.0)) / w
+    spread_y = math.sqrt(max(float(rows @ (iy - cy) ** 2) / tot, 0.0)) / h
+    return np.array([entropy, edge_density, grad_mean, zr, float(x.std()), mean,
+                     float((x > 0.5).mean()), lap,
                      float(np.abs(x - x[:, ::-1]).mean()), float(np.abs(x - x[::-1]).mean()),
                      spread_x, spread_y], dtype=np.float64)
 

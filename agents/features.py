@@ -56,12 +56,65 @@ def observe(view: NetView, model: str, store: ProfileStore) -> np.ndarray:
     return np.clip(np.asarray(f, dtype=np.float32), OBS_LOW, OBS_HIGH)
 
 
+_NEED: dict[int, tuple[object, np.ndarray]] = {}
+
+
+def _need(prof) -> np.ndarray:
+    """need[s, e] = parameter bytes of segments s+1..e + largest tensor among points s..e."""
+    hit = _NEED.get(id(prof))
+    if hit is not None and hit[0] is prof:
+        return hit[1]
+    m = prof.m
+    pb = np.concatenate([[0.0], np.cumsum(prof.param_bytes)])
+    ob = prof.out_bytes
+    need = np.full((m + 1, m + 1), np.inf)
+    for s in range(m):
+        mx = ob[s]
+        for e in range(s + 1, m + 1):
+            mx = max(mx, ob[e])
+            need[s, e] = pb[e] - pb[s] + mx
+    _NEED[id(prof)] = (prof, need)
+    return need
+
+
 def action_mask(view: NetView, model: str, codec: ActionCodec, store: ProfileStore,
                 cfg: CostConfig, gated: bool = False) -> np.ndarray:
     """1 for feasible actions (constraints C1-C3), 0 otherwise; gated -> cloud only.
 
-    The all-cloud action is always allowed so that the mask is never empty.
+    The all-cloud action is always allowed so that the mask is never empty.  Vectorised
+    over the codec; equal to :func:`action_mask_slow` (which calls ``check_plan`` per
+    action) -- a unit test holds the two together.
     """
+    if gated:
+        return codec.cloud_only_mask()
+    prof = store.reference(model)
+    m = prof.m
+    edges = view.edges
+    if len(edges) != codec.n_edge or m != codec.m:
+        raise ValueError(f"codec (m={codec.m}, n={codec.n_edge}) does not fit view/model (m={m}, n={len(edges)})")
+    need = _need(prof)
+    alive = np.array([e.cpu_share > 0 and e.backlog_s < cfg.max_backlog_s and e.queue_len < cfg.max_queue
+                      for e in edges])
+    first = alive & np.array([e.bw_from_device_bps > 0 for e in edges])
+    up = np.array([e.bw_to_cloud_bps > 0 for e in edges])
+    mem = np.array([np.inf if e.mem_free_bytes is None else e.mem_free_bytes for e in edges])
+    fits = need[None, :, :] <= mem[:, None, None]            # [j, s, e]
+    p = np.arange(1, m + 1)
+    single = first[None, :] & fits[:, 0, p].T & ((p == m)[:, None] | up[None, :])   # [p-1, j]
+    mask = np.zeros(codec.n, dtype=np.int8)
+    mask[0] = 1
+    mask[1:codec.n_single] = single.reshape(-1)
+    if codec.n > codec.n_single:
+        P, Q, J, K = codec.pair_arrays()
+        ok = (first[J] & alive[K] & fits[J, 0, P] & fits[K, P, Q] & (view.lan_bps > 0)
+              & ((Q == m) | up[K]))
+        mask[codec.n_single:] = ok
+    return mask
+
+
+def action_mask_slow(view: NetView, model: str, codec: ActionCodec, store: ProfileStore,
+                     cfg: CostConfig, gated: bool = False) -> np.ndarray:
+    """Reference implementation of :func:`action_mask` through ``check_plan``."""
     if gated:
         return codec.cloud_only_mask()
     names = [e.name for e in view.edges]

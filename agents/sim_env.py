@@ -99,6 +99,8 @@ class EdgeCloudEnv(gym.Env):
         self.link_free.update({acc(n): 0.0 for n in self.edge_names})
         self.jobs: dict[str, list[float]] = {n: [] for n in self.node_free}
         self.stats = {"latency": [], "cost": [], "reward": [], "gated": 0}
+        self._mask_key: tuple[int, int] | None = None
+        self._mask = np.zeros(0, dtype=np.int8)
 
     def view(self) -> NetView:
         """The cost model's view of the world at the current task's arrival."""
@@ -128,7 +130,11 @@ class EdgeCloudEnv(gym.Env):
         return bool(self.sim.use_gate and self.task_q >= self.sim.delta)
 
     def action_masks(self) -> np.ndarray:
-        return action_mask(self.view(), self.model, self.codec, self.store, self.cost, self.gated)
+        key = (self.i, self.k)
+        if self._mask_key != key:
+            self._mask = action_mask(self.view(), self.model, self.codec, self.store, self.cost, self.gated)
+            self._mask_key = key
+        return self._mask
 
     def _obs(self) -> np.ndarray:
         return observe(self.view(), self.model, self.store)
@@ -149,8 +155,7 @@ class EdgeCloudEnv(gym.Env):
             raise ValueError(f"action {action!r} outside {self.action_space}")
         view = self.view()
         plan = self.codec.plan(a, self.model, self.edge_names)
-        mask = action_mask(view, self.model, self.codec, self.store, self.cost, self.gated)
-        invalid = not mask[a]
+        invalid = not self.action_masks()[a]
         if invalid:   # infeasible: fall back to the always-feasible all-cloud plan
             plan = cloud_only(self.model, self.m)
         return self._apply(plan, view, {"invalid_action": invalid, "action": a})

@@ -98,7 +98,7 @@ class GlobalView:
         if moved:
             if known is not None:
                 self.graph.remove_node(node)
-                attrs = {k: v for k, v in known.items() if k not in ("dpid", "port")}
+                attrs = {k: v for k, v in known.items() if k not in ("dpid", "port", "kind", "mac")}
             else:
                 attrs = {"name": node, "role": "unknown", "ip": None, "load": None}
             self.graph.add_node(node, **attrs, kind="host", mac=mac, dpid=dpid, port=port)

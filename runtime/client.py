@@ -32,7 +32,7 @@ import numpy as np
 
 from runtime import wire
 from runtime.plan import Plan, PlanError, parse_addr
-from runtime.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage
+from runtime.wire import RESULT, TASK, Frame, FrameError, Limits, Stage
 
 log = logging.getLogger("runtime.client")
 

@@ -85,6 +85,8 @@ def bench_decision(agent: Agent, pred: ComplexityPredictor, store: ProfileStore,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--agent", default="results/agent/sdn_cep_lr1e-3.pt", help="DQN checkpoint (.pt + .json)")
+    ap.add_argument("--extra-agent", action="append", default=[], metavar="LABEL=PATH",
+                    help="another checkpoint to evaluate (e.g. sdn-cep-2hop=results/agent/x.pt); repeatable")
     ap.add_argument("--out", default="results", help="output directory")
     ap.add_argument("--seeds", type=int, default=3, help="episodes per cell (common random numbers)")
     ap.add_argument("--delta", type=float, default=0.6, help="predictor threshold of SDN-CEP")
@@ -113,7 +115,14 @@ def main(argv=None) -> int:
     pols = dict(make_baselines(store))
     pols["sdn-cep"] = SdnCepPolicy(agent, ns.delta, True, pred, "sdn-cep")
     pols["dqn-nogate"] = SdnCepPolicy(agent, ns.delta, False, pred, "dqn-nogate")
-    order = ("sdn-cep", "dqn-nogate") + BASELINES + ("oracle", "oracle-2hop")
+    mine = ["sdn-cep", "dqn-nogate"]
+    for spec in ns.extra_agent:
+        label, _, path = spec.partition("=")
+        a2 = Agent.load(path)
+        pols[label] = SdnCepPolicy(a2, ns.delta, True, pred, label)
+        pols[label + "-nogate"] = SdnCepPolicy(a2, ns.delta, False, pred, label + "-nogate")
+        mine += [label, label + "-nogate"]
+    order = tuple(mine) + BASELINES + ("oracle", "oracle-2hop")
     bws, tasks = ((1, 10, 100), (10, 200)) if ns.quick else (BWS, TASKS)
     seeds = list(range(1000, 1000 + ns.seeds))
 
@@ -135,7 +144,7 @@ def main(argv=None) -> int:
 
     # ---------------------------------------------------------------- table + checks
     print("\nmean latency [ms] / reward ratio to Oracle (single-hop) per cell")
-    hdr = f"{'bw':>4} {'k':>4} " + " ".join(f"{n[:11]:>11}" for n in order)
+    hdr = f"{'bw':>4} {'k':>4} " + " ".join(f"{n[-11:]:>11}" for n in order)
     print(hdr)
     for bw in bws:
         for k in tasks:
@@ -143,7 +152,7 @@ def main(argv=None) -> int:
             print(f"{bw:>4} {k:>4} " + " ".join(
                 f"{cell[(n, bw, k)]['latency_s'] * 1e3:6.0f}/{cell[(n, bw, k)]['reward'] / o:4.2f}" for n in order))
     checks = {}
-    for me in ("sdn-cep", "dqn-nogate"):
+    for me in mine:
         n_cells = len(bws) * len(tasks)
         lat_ok = sum(all(cell[(me, b, k)]["latency_s"] <= cell[(x, b, k)]["latency_s"] * (1 + 1e-6) for x in BASELINES)
                      for b in bws for k in tasks)

@@ -26,13 +26,24 @@ LOG = logging.getLogger("sdncep.host_agent")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def own_cgroup(controller, proc_cgroup="/proc/self/cgroup"):
-    """Path of this process's cgroup v1 directory for ``controller`` (e.g. 'cpuacct')."""
+def own_cgroup(controller, roots=(CGROUP_ROOT,), proc_cgroup="/proc/self/cgroup"):
+    """Path of this process's cgroup v1 directory for ``controller`` (e.g. 'cpuacct').
+
+    Mininet hosts mount their own /sys (for their own /sys/class/net), which hides
+    the cgroup hierarchy; the topology passes a root that reaches the machine's
+    mounts from inside (``/proc/<its pid>/root/sys/fs/cgroup``).
+    """
     for line in Path(proc_cgroup).read_text().splitlines():
         _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            mount = CGROUP_ROOT / controllers if (CGROUP_ROOT / controllers).exists() else CGROUP_ROOT / controller
-            return mount / path.lstrip("/")
+        if controller not in controllers.split(","):
+            continue
+        for root in roots:
+            for mount in (Path(root) / controllers, Path(root) / controller):
+                try:
+                    if (mount / path.lstrip("/")).is_dir():
+                        return mount / path.lstrip("/")
+                except OSError:
+                    continue
     return None
 
 
@@ -51,8 +62,8 @@ class CgroupLoad:
         self._last = (self.clock(), self._usage_ns())
 
     @classmethod
-    def of_this_process(cls):
-        return cls(own_cgroup("cpu"), own_cgroup("cpuacct"))
+    def of_this_process(cls, roots=(CGROUP_ROOT,)):
+        return cls(own_cgroup("cpu", roots), own_cgroup("cpuacct", roots))
 
     def cpu_share(self):
         quota = _read_int(self.cpu_dir / "cpu.cfs_quota_us", -1) if self.cpu_dir else -1
@@ -100,6 +111,7 @@ def mem_available_bytes():
 
 class HostAgent:
     def __init__(self, name, role, ip, prefixlen=8, interval=0.5, load=None, queue_len_fn=None):
+        """``load`` defaults to this process's own cgroup; see CgroupLoad."""
         self.name, self.role, self.ip, self.interval = name, role, ip, interval
         self.broadcast = str(ipaddress.ip_interface(f"{ip}/{prefixlen}").network.broadcast_address)
         self.load = load or CgroupLoad.of_this_process()
@@ -136,10 +148,15 @@ def main(argv=None):
     parser.add_argument("--ip", required=True)
     parser.add_argument("--prefixlen", type=int, default=8)
     parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--cgroup-root", action="append", default=[],
+                        help="where the cgroup v1 hierarchy is mounted (tried in order, then /sys/fs/cgroup)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    HostAgent(args.name, args.role, args.ip, args.prefixlen, args.interval).run()
+    load = CgroupLoad.of_this_process(tuple(args.cgroup_root) + (CGROUP_ROOT,))
+    if load.cpu_dir is None:
+        LOG.warning("own cgroup not found; reporting the whole machine's cores as CPU share")
+    HostAgent(args.name, args.role, args.ip, args.prefixlen, args.interval, load=load).run()
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ class EdgeCloudHost(CPULimitedHost):
         self.agent = self.popen(
             [sys.executable, "-m", "topologies.host_agent", "--name", self.name, "--role", self.role,
              "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
-             "--interval", str(interval)],
+             "--interval", str(interval),
+             "--cgroup-root", f"/proc/{os.getpid()}/root/sys/fs/cgroup"],
             stdout=log, stderr=log, cwd=str(REPO_ROOT), env=env)
         log.close()
 

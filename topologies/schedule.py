@@ -91,18 +91,18 @@ class ScheduleRunner(threading.Thread):
         super().__init__(daemon=True, name="bandwidth-schedule")
         self.changes, self.set_rate, self.clock = list(changes), set_rate, clock
         self.applied = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
         start = self.clock()
         for change in self.changes:
-            if self._stop.wait(max(0.0, start + change.time_s - self.clock())):
+            if self._halt.wait(max(0.0, start + change.time_s - self.clock())):
                 return
             self.set_rate(change.ends, change.mbit)
             self.applied.append((self.clock() - start, change))
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
 
 
 def main(argv=None):

@@ -1,6 +1,5 @@
 """Fuzzing: the decoder only ever raises FrameError; a live worker survives thousands of
 malformed frames without crashing, hanging or growing its memory, and still serves."""
-import io
 import logging
 import random
 import socket
@@ -10,7 +9,6 @@ import time
 import zlib
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -178,7 +176,6 @@ def test_live_worker_survives_fuzz(caplog):
             res = client.infer(plan, x, timeout=10)
             assert res.status == "ok", res
         load = w.load()
-        print("fuzz load", load, "rss growth KiB", rss_kib() - rss_before)
         assert load["frames_rejected"] > 1000
         deadline = time.monotonic() + 5
         while w.load()["inflight_bytes"] and time.monotonic() < deadline:

@@ -68,3 +68,18 @@ def test_obs_in_space_over_episode():
         assert env.observation_space.contains(obs)
         obs, r, done, _, info = env.step(int(np.flatnonzero(info["action_mask"])[-1]))
         assert r < 0
+
+
+def test_fast_mask_equals_check_plan():
+    from agents.features import action_mask, action_mask_slow
+    rng = np.random.default_rng(1)
+    cost = CostConfig(max_queue=5, max_backlog_s=2.0)
+    for model in ("alexnet", "googlenet", "vgg16"):
+        env = EdgeCloudEnv(SimConfig(model=model, two_hop=True, n_tasks=40), cost, STORE)
+        env.reset(seed=int(rng.integers(100)))
+        for _ in range(30):
+            view = env.view()
+            fast = action_mask(view, model, env.codec, STORE, cost)
+            slow = action_mask_slow(view, model, env.codec, STORE, cost)
+            assert np.array_equal(fast, slow)
+            env.step(int(rng.choice(np.flatnonzero(fast))))

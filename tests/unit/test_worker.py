@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from runtime import wire
 from runtime.client import Client
 from runtime.plan import Hop, Plan, split_plan
 from runtime.testing import TINY_NAME, TinyModel, tiny_factory

@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Benchmark one SDN-CEP decision (predictor + masked forward + decode), p50/p99 in ms.
+
+    nice -n 10 .venv/bin/python scripts/bench_decision.py --agent results/agent/sdn_cep_lr1e-3.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # repo root, relative to this file
+
+from agents.calibration import ProfileStore  # noqa: E402
+from agents.config import CostConfig  # noqa: E402
+from agents.dqn import Agent  # noqa: E402
+from scripts.sim_experiments import bench_decision, get_predictor  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--agent", default="results/agent/sdn_cep_lr1e-3.pt")
+    ap.add_argument("--predictor", default="results/complexity.json")
+    ap.add_argument("-n", type=int, default=5000, help="decisions timed")
+    ns = ap.parse_args(argv)
+    res = bench_decision(Agent.load(ns.agent), get_predictor(Path(ns.predictor)), ProfileStore(), CostConfig(), ns.n)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+import time
+
+import pytest
+
+from ryu.controller import ofp_event
+from ryu.controller.handler import MAIN_DISPATCHER
+from ryu.ofproto import ofproto_v1_3_parser as parser
+
+from controller import heartbeat, probe
+from controller.app import FORWARD_COOKIE, PRIORITY_FORWARD
+from controller.probe import LinkKey
+from tests.app.conftest import FakeDatapath, frame
+
+E1_MAC, D1_MAC = "00:00:00:00:00:04", "00:00:00:00:00:01"
+
+
+def connect(app, dpid):
+    dp = FakeDatapath(dpid)
+    app._switch_features(ofp_event.EventOFPSwitchFeatures(parser.OFPSwitchFeatures(dp)))
+    state = ofp_event.EventOFPStateChange(dp)
+    state.state = MAIN_DISPATCHER
+    app._state_change(state)
+    return dp
+
+
+def packet_in(app, dp, in_port, data):
+    msg = parser.OFPPacketIn(dp, buffer_id=0xFFFFFFFF, total_len=len(data), reason=0, table_id=0,
+                             cookie=0, match=parser.OFPMatch(in_port=in_port), data=data)
+    app._packet_in(ofp_event.EventOFPPacketIn(msg))
+
+
+def heartbeat_frame(busy=0.7, name="e1"):
+    payload = heartbeat.encode(heartbeat.Heartbeat(name, "edge", "10.0.0.4", 1, 0.5, busy, 3, 1000))
+    return frame(E1_MAC, "ff:ff:ff:ff:ff:ff", 0x0800, payload, ip_src="10.0.0.4",
+                 udp_dst=heartbeat.HEARTBEAT_PORT)
+
+
+def test_switch_gets_measurement_flows(app):
+    dp = connect(app, 1)
+    mods = dp.of_type(parser.OFPFlowMod)
+    matches = [dict(m.match.items()) for m in mods]
+    assert {"udp_dst": heartbeat.HEARTBEAT_PORT, "eth_type": 0x0800, "ip_proto": 17} in matches
+    assert {"eth_type": probe.PROBE_ETHERTYPE, "eth_dst": probe.MARKER_DST_MAC} in matches
+    assert dp.of_type(parser.OFPPortDescStatsRequest)
+    assert app.view.switches() == [1]
+
+
+def test_heartbeat_packet_in_updates_node_load(app):
+    dp = connect(app, 1)
+    packet_in(app, dp, 3, heartbeat_frame(busy=0.7))
+    node = app.view.nodes(app.clock())[0]
+    assert node["name"] == "e1" and node["load"]["busy"] == 0.7 and node["load"]["queue_len"] == 3
+
+
+def test_bad_heartbeat_is_counted_not_fatal(app):
+    dp = connect(app, 1)
+    bad = frame(E1_MAC, "ff:ff:ff:ff:ff:ff", 0x0800, heartbeat.MAGIC + b"{oops", ip_src="10.0.0.4",
+                udp_dst=heartbeat.HEARTBEAT_PORT)
+    packet_in(app, dp, 3, bad)
+    assert app._bad_heartbeats == 1 and app.view.hosts() == []
+
+
+def test_port_stats_reply_becomes_link_rate(app):
+    dp1, dp2 = connect(app, 1), connect(app, 2)
+    app.view.add_link(LinkKey(1, 1, 2, 1), app.clock())
+
+    def stats(tx_bytes, seconds):
+        body = [parser.OFPPortStats(port_no=1, rx_packets=0, tx_packets=0, rx_bytes=0, tx_bytes=tx_bytes,
+                                    rx_dropped=0, tx_dropped=0, rx_errors=0, tx_errors=0,
+                                    rx_frame_err=0, rx_over_err=0, rx_crc_err=0, collisions=0,
+                                    duration_sec=seconds, duration_nsec=0)]
+        msg = parser.OFPPortStatsReply(dp1)
+        msg.body = body
+        app._port_stats(ofp_event.EventOFPPortStatsReply(msg))
+
+    stats(0, 10)
+    stats(2_500_000, 12)  # 2.5 MB in 2 s of port time = 10 Mbit/s
+    assert app.view.link_rate(1, 2) == 10e6
+
+
+def test_probe_markers_set_capacity(app):
+    dp1, dp2 = connect(app, 1), connect(app, 2)
+    link = LinkKey(1, 1, 2, 1)
+    app.view.add_link(link, app.clock())
+    train = app.prober.plan(link, app.clock())
+    app._send_probe(dp1, train)
+    outs = dp1.of_type(parser.OFPPacketOut)
+    assert sum(len(o.actions) for o in outs) * probe.FRAME_BYTES >= train.train_bytes
+    assert all(a.port == 1 for o in outs for a in o.actions)
+    markers = [f for f, _ in train.messages if probe.parse_marker(f)]
+    start = time.time()
+    for data, when in zip(markers, (start, start + 0.1)):
+        msg = parser.OFPPacketIn(dp2, buffer_id=0xFFFFFFFF, total_len=len(data), reason=0, table_id=0,
+                                 cookie=0, match=parser.OFPMatch(in_port=1), data=data)
+        ev = ofp_event.EventOFPPacketIn(msg)
+        ev.timestamp = when
+        app._packet_in(ev)
+    edge = app.view.graph.edges["s:0000000000000001", "s:0000000000000002"]
+    assert edge["capacity_bps"] == pytest.approx(8 * (train.train_bytes + 64) / 0.1, rel=1e-6)
+
+
+def test_unicast_installs_path_flows_and_unknown_floods(app):
+    dp1, dp2 = connect(app, 1), connect(app, 2)
+    app.view.add_link(LinkKey(1, 1, 2, 1), app.clock())
+    app.view.add_link(LinkKey(2, 1, 1, 1), app.clock())
+    packet_in(app, dp2, 3, frame(E1_MAC, "ff:ff:ff:ff:ff:ff", 0x0806))   # e1 on switch 2 port 3
+    flood = dp2.of_type(parser.OFPPacketOut)[-1]
+    assert sorted(a.port for a in flood.actions) == [1, 2]
+    packet_in(app, dp1, 3, frame(D1_MAC, E1_MAC, 0x0800))                 # d1 -> e1
+    fwd = [m for m in dp1.of_type(parser.OFPFlowMod) if m.priority == PRIORITY_FORWARD]
+    assert fwd and fwd[-1].cookie == FORWARD_COOKIE and dict(fwd[-1].match.items()) == {"eth_dst": E1_MAC}
+    assert fwd[-1].instructions[0].actions[0].port == 1
+    assert dp1.of_type(parser.OFPPacketOut)[-1].actions[0].port == 1
+
+
+def test_same_broadcast_flooded_once_per_switch(app):
+    dp = connect(app, 1)
+    data = frame(D1_MAC, "ff:ff:ff:ff:ff:ff", 0x0806)
+    packet_in(app, dp, 3, data)
+    packet_in(app, dp, 2, data)  # came back around a loop
+    assert len(dp.of_type(parser.OFPPacketOut)) == 1

@@ -1,0 +1,93 @@
+import pytest
+
+from controller import probe
+from controller.probe import (FRAME_BYTES, MARKER_FIRST, MARKER_LAST, CapacityEstimator, CapacityProber,
+                              LinkKey, capacity_from_probe, parse_marker)
+
+LINK = LinkKey(1, 2, 3, 4)
+
+
+def markers_of(train):
+    return [parse_marker(frame) for frame, _ in train.messages if parse_marker(frame)]
+
+
+def test_train_layout_pretrain_first_marker_train_last_marker():
+    prober = CapacityProber(pretrain_bytes=30_000, max_train_bytes=1_200_000)
+    train = prober.plan(LINK, now=0.0)
+    kinds = [parse_marker(f) and parse_marker(f)[1] for f, _ in train.messages]
+    first, last = kinds.index(MARKER_FIRST), kinds.index(MARKER_LAST)
+    assert 0 < first < last == len(kinds) - 1
+    pre = sum(c for f, c in train.messages[:first]) * FRAME_BYTES
+    between = sum(c for f, c in train.messages[first + 1:last]) * FRAME_BYTES
+    assert pre == 30_000 and between == train.train_bytes
+    assert all(c <= probe.MAX_COPIES_PER_MESSAGE for _, c in train.messages)
+    assert train.injected_bytes == pre + between + 2 * 64
+
+
+def test_frames_have_probe_ethertype_and_macs():
+    train = CapacityProber().plan(LINK, 0.0)
+    bulk = train.messages[0][0]
+    assert len(bulk) == FRAME_BYTES and bulk[12:14] == b"\x88\xb5"
+    assert bulk[:6] == bytes.fromhex("025dce000002")
+    marker = next(f for f, _ in train.messages if parse_marker(f))
+    assert marker[:6] == bytes.fromhex("025dce000001")
+
+
+def test_rate_from_marker_times():
+    prober = CapacityProber()
+    train = prober.plan(LINK, 0.0)
+    (pid, _), _ = markers_of(train)
+    assert prober.on_marker(pid, MARKER_FIRST, dst_dpid=3, timestamp=10.0) is None
+    result = prober.on_marker(pid, MARKER_LAST, dst_dpid=3, timestamp=10.1)
+    assert result.link == LINK
+    assert result.probe_rate_bps == pytest.approx(8 * (train.train_bytes + 64) / 0.1)
+    assert not prober.busy(LINK)
+
+
+def test_next_train_sized_from_last_rate_within_bounds():
+    prober = CapacityProber(target_duration=0.25, min_train_bytes=60_000, max_train_bytes=1_200_000)
+    train = prober.plan(LINK, 0.0)
+    (pid, _), _ = markers_of(train)
+    prober.on_marker(pid, MARKER_FIRST, 3, 0.0)
+    prober.on_marker(pid, MARKER_LAST, 3, 8 * (train.train_bytes + 64) / 10e6)  # 10 Mbit/s
+    assert prober.plan(LINK, 1.0).train_bytes == pytest.approx(10e6 / 8 * 0.25, abs=FRAME_BYTES)
+
+
+def test_marker_from_wrong_switch_or_unknown_probe_ignored():
+    prober = CapacityProber()
+    train = prober.plan(LINK, 0.0)
+    (pid, _), _ = markers_of(train)
+    assert prober.on_marker(pid, MARKER_FIRST, dst_dpid=99, timestamp=1.0) is None
+    assert prober.on_marker(12345, MARKER_LAST, dst_dpid=3, timestamp=1.0) is None
+    assert prober.busy(LINK)
+
+
+def test_lost_train_expires_and_halves_next_train():
+    prober = CapacityProber(timeout=3.0, min_train_bytes=1)
+    train = prober.plan(LINK, 0.0)
+    (pid, _), _ = markers_of(train)
+    prober.on_marker(pid, MARKER_FIRST, 3, 0.0)
+    prober.on_marker(pid, MARKER_LAST, 3, 0.1)
+    size = prober.plan(LINK, 1.0).train_bytes
+    assert prober.expire(now=2.0) == []
+    assert prober.expire(now=10.0) == [LINK]
+    assert prober.plan(LINK, 11.0).train_bytes == pytest.approx(size / 2, abs=FRAME_BYTES)
+
+
+def test_parse_marker_rejects_other_frames():
+    assert parse_marker(b"\x00" * 10) is None
+    assert parse_marker(probe.BULK_FRAME) is None
+
+
+def test_capacity_adds_cross_traffic():
+    result = probe.ProbeResult(LINK, probe_rate_bps=30e6, duration=0.2, train_bytes=750_000)
+    assert capacity_from_probe(result, 20e6) == 50e6
+    assert capacity_from_probe(result, -1.0) == 30e6
+
+
+def test_estimator_median_and_jump_reset():
+    est = CapacityEstimator(window=3, jump=0.25)
+    assert est.update(LINK, 50e6) == 50e6
+    assert est.update(LINK, 60e6) == 55e6      # within 25%: smoothed
+    assert est.update(LINK, 52e6) == 52e6      # median of three
+    assert est.update(LINK, 10e6) == 10e6      # a jump shows at once

@@ -1,0 +1,86 @@
+import io
+
+import pytest
+
+from controller.config import ConfigError, ControllerConfig
+from topologies import schedule
+from topologies.spec import SpecError, TopologySpec, dpid_of
+
+
+def test_default_layout_has_two_disjoint_paths_between_edges():
+    import networkx as nx
+    spec = TopologySpec()
+    graph = nx.Graph([(a, b) for a, b, *_ in spec.links()])
+    assert nx.node_connectivity(graph, "l1", "l2") == 2
+    assert [h for h, role, _ in spec.hosts() if role == "edge"] == ["e1", "e2", "e3"]
+    assert {cores for _, role, cores in spec.hosts() if role == "edge"} == {0.5, 0.35, 0.2}
+    assert ("c1", "g1", 50.0, "wan") in spec.links()
+
+
+def test_dpids_are_unique_and_named():
+    spec = TopologySpec(edges=16, access_switches=16)
+    dpids = [dpid_of(s) for s in spec.switches()]
+    assert len(set(dpids)) == len(dpids)
+    assert dpid_of("l2") == "0000000000000022"
+
+
+@pytest.mark.parametrize("mapping,needle", [
+    ({"delay": "5ms"}, "netem"), ({"loss": 1}, "netem"), ({"edges": 0}, "edges"),
+    ({"wan_mbit": -5}, "wan_mbit"), ({"edge_cores": []}, "edge_cores"), ({"colour": 1}, "unknown"),
+])
+def test_bad_specs_refused_with_message(mapping, needle):
+    with pytest.raises(SpecError, match=needle):
+        TopologySpec.from_mapping(mapping)
+
+
+def test_yaml_loading(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("edges: 2\nwan_mbit: 20\nedge_cores: [0.4, 0.2]\n")
+    spec = TopologySpec.from_yaml(path)
+    assert spec.edges == 2 and spec.wan_mbit == 20 and spec.cores_of_edge(1) == 0.2
+    path.write_text("- 1\n")
+    with pytest.raises(SpecError, match="mapping"):
+        TopologySpec.from_yaml(path)
+
+
+def test_edge_cloud_cli_refuses_delay_cleanly(tmp_path, capsys):
+    from topologies import edge_cloud
+    path = tmp_path / "t.yaml"
+    path.write_text("delay: 10ms\n")
+    assert edge_cloud.main(["--config", str(path)]) == 2
+    assert "netem" in capsys.readouterr().err
+
+
+def test_trace_round_trip_and_wifi_bounds():
+    changes = schedule.wifi_trace("c1-g1", 30, seed=1, low_mbit=2, high_mbit=60)
+    assert len(changes) == 30 and all(2 <= c.mbit <= 60 for c in changes)
+    assert len({c.mbit for c in changes}) > 10
+    buffer = io.StringIO()
+    schedule.write_trace(changes, buffer)
+    buffer.seek(0)
+    assert schedule.parse_trace(buffer) == changes
+
+
+@pytest.mark.parametrize("text", [
+    "t,link,mbit\n0,c1-g1,5\n", "time_s,link,mbit\nx,c1-g1,5\n", "time_s,link,mbit\n0,c1g1,5\n",
+    "time_s,link,mbit\n0,c1-g1,0\n", "time_s,link,mbit\n-1,c1-g1,5\n",
+])
+def test_bad_traces_refused(text):
+    with pytest.raises(schedule.ScheduleError):
+        schedule.parse_trace(io.StringIO(text))
+
+
+def test_schedule_runner_applies_in_order_with_fake_clock():
+    applied = []
+    changes = schedule.parse_trace(io.StringIO("time_s,link,mbit\n0,c1-g1,10\n0,a1-l1,20\n"))
+    runner = schedule.ScheduleRunner(changes, lambda ends, mbit: applied.append((ends, mbit)))
+    runner.start()
+    runner.join(timeout=5)
+    assert applied == [(("a1", "l1"), 20.0), (("c1", "g1"), 10.0)]
+
+
+@pytest.mark.parametrize("kwargs", [{"poll_interval": 0}, {"probe_interval": 0.1}, {"probe_duration": 5}])
+def test_controller_config_validation(kwargs):
+    with pytest.raises(ConfigError):
+        ControllerConfig(**kwargs)
+    assert ControllerConfig(probe_interval=0).probe_interval == 0

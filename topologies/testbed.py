@@ -1,0 +1,154 @@
+"""The whole emulated testbed in one context manager: OVS, ryu-manager, Mininet.
+
+    with Testbed(TopologySpec()) as bed:
+        bed.wait_until(bed.view_complete, timeout=30)
+        print(bed.rest("/sdncep/v1/view"))
+
+Used by the demo, the benchmarks and the system tests. The controller runs as a
+``ryu-manager`` subprocess on free ports with its log in the run directory;
+everything started here is stopped on exit, even after an error.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from topologies.edge_cloud import link_setter, make_net
+from topologies.ovs import DEFAULT_RUN_DIR, OvsDaemons
+
+
+class TestbedError(RuntimeError):
+    pass
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ryu_manager_path():
+    candidate = Path(sys.executable).with_name("ryu-manager")
+    found = str(candidate) if candidate.exists() else shutil.which("ryu-manager")
+    if not found:
+        raise TestbedError("ryu-manager not found; run `make install`")
+    return found
+
+
+class Testbed:
+    def __init__(self, spec, run_dir=DEFAULT_RUN_DIR, controller_args=(), heartbeat=True):
+        self.spec = spec
+        self.run_dir = Path(run_dir)
+        self.log_dir = self.run_dir / "logs"
+        self.controller_args = list(controller_args)
+        self.heartbeat = heartbeat
+        self.ofp_port = free_port()
+        self.rest_port = free_port()
+        self.ovs = OvsDaemons(self.run_dir)
+        self.ryu = None
+        self.net = None
+
+    # -- lifecycle --------------------------------------------------------------
+    def __enter__(self):
+        if os.geteuid() != 0:
+            raise TestbedError("the testbed needs root (Mininet, OVS)")
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.ovs.start()
+        self.controller_log = self.log_dir / f"ryu-{self.ofp_port}.log"
+        with open(self.controller_log, "wb") as log:
+            self.ryu = subprocess.Popen(
+                [ryu_manager_path(), "--observe-links", "--ofp-tcp-listen-port", str(self.ofp_port),
+                 "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
+                 *self.controller_args, "controller.app"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_until(self._rest_up, timeout=30, what="the controller's REST API")
+        self.net = make_net(self.spec, "127.0.0.1", self.ofp_port, heartbeat=self.heartbeat)
+        self.net.build()
+        self.net.start()
+        if not self.net.waitConnected(timeout=30):
+            raise TestbedError("switches did not connect to the controller; see " + str(self.controller_log))
+
+    def stop(self):
+        if self.net is not None:
+            self.net.stop()
+            self.net = None
+        if self.ryu is not None:
+            if self.ryu.poll() is None:
+                os.killpg(self.ryu.pid, signal.SIGTERM)
+                try:
+                    self.ryu.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.ryu.pid, signal.SIGKILL)
+                    self.ryu.wait(timeout=5)
+            self.ryu = None
+        if self.ovs.started_here:
+            self.ovs.stop()
+
+    # -- helpers ----------------------------------------------------------------
+    def rest(self, path, timeout=5):
+        """GET a northbound resource; JSON is decoded, XML returned as text."""
+        url = f"http://127.0.0.1:{self.rest_port}{path}"
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            body = reply.read().decode()
+            return json.loads(body) if reply.headers.get_content_type() == "application/json" else body
+
+    def _rest_up(self):
+        if self.ryu.poll() is not None:
+            raise TestbedError(f"ryu-manager exited ({self.ryu.returncode}); see {self.controller_log}")
+        try:
+            self.rest("/sdncep/v1/view", timeout=1)
+            return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
+
+    @staticmethod
+    def wait_until(predicate, timeout, interval=0.25, what="condition"):
+        """Poll ``predicate`` until it returns a truthy value; raise after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TestbedError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(interval)
+
+    def expected_counts(self):
+        """(switches, directed switch links, hosts) the view should end up with."""
+        switch_names = set(self.spec.switches())
+        links = sum(2 for a, b, *_ in self.spec.links() if a in switch_names and b in switch_names)
+        return len(switch_names), links, len(self.spec.hosts())
+
+    def view_complete(self):
+        """True once the view has every switch, link (with capacity) and live host."""
+        view = self.rest("/sdncep/v1/view")
+        switches, links, hosts = self.expected_counts()
+        switch_links = [l for l in view["links"] if l["kind"] == "switch"]
+        return (len(view["switches"]) == switches and len(switch_links) == links
+                and all(l["capacity_mbps"] for l in switch_links)
+                and len([n for n in view["nodes"] if n["alive"]]) == hosts)
+
+    def set_link_rate(self, a, b, mbit):
+        link_setter(self.net)((a, b), mbit)
+
+    def link_view(self, a, b):
+        return next(l for l in self.rest("/sdncep/v1/links") if (l["src"], l["dst"]) == (a, b))
