@@ -169,6 +169,16 @@ class SdnCepPolicy:
     def __post_init__(self) -> None:
         check_delta(self.delta)
 
+    @classmethod
+    def load(cls, agent_path: str | Path, predictor_path: str | Path | None = None,
+             delta: float = 0.6, use_gate: bool = True) -> "SdnCepPolicy":
+        """What the live controller does at start-up: load checkpoint (+ predictor)."""
+        pred = None
+        if predictor_path is not None:
+            from .complexity import ComplexityPredictor
+            pred = ComplexityPredictor.load(predictor_path)
+        return cls(Agent.load(agent_path), delta, use_gate, pred)
+
     def decide(self, ctx: DecisionContext) -> Plan:
         view = ctx.view
         m = ctx.store.reference(ctx.model).m

@@ -144,11 +144,10 @@ class SdnCepController(app_manager.RyuApp):
         result = self.prober.on_marker(*marker, dst_dpid=dpid, timestamp=timestamp)
         if result is None:
             return
-        cross = self.view.link_rate(result.link.src_dpid, result.link.dst_dpid) or 0.0
-        capacity = self.capacities.update(result.link, probe.capacity_from_probe(result, cross))
+        capacity = self.capacities.update(result.link, result.capacity_bps)
         self.view.update_capacity(result.link, capacity, self.clock())
-        LOG.debug("probe %s: %.2f Mbit/s (train %d B in %.3f s, cross %.2f Mbit/s)",
-                  result.link, capacity / 1e6, result.train_bytes, result.duration, cross / 1e6)
+        LOG.debug("probe %s: %.2f Mbit/s (train %d B in %.3f s)", result.link,
+                  result.capacity_bps / 1e6, result.train_bytes, result.duration)
 
     def _heartbeat(self, pkt, mac, dpid, in_port):
         payload = pkt.protocols[-1]

@@ -7,15 +7,13 @@ through one packet-out per group of frames on u:
    what follows leaves at the link's sustained rate, not at its burst rate;
 2. a *first marker*; 3. the *train* of bulk frames; 4. a *last marker*.
 
-Switch v drops bulk frames and sends markers to the controller. The markers leave
-u back to back with the train, so the time between their packet-ins is the time
-the link needed to carry ``train + last marker`` bytes:
+Switch v drops bulk frames and sends markers to the controller. The whole train is
+handed to u's output queue at once, so it occupies that FIFO contiguously: user
+traffic arriving meanwhile queues behind it. The time between the markers'
+packet-ins is therefore the time the link needed to carry ``train + last marker``
+bytes, on an idle or a loaded link alike:
 
-    probe_rate = 8 * (train_bytes + marker_bytes) / (t_last - t_first)
-
-If user traffic shares the link, the FIFO queue interleaves it with the train while
-the link is saturated, so capacity = probe_rate + cross_rate, where cross_rate is
-the link's user traffic measured from port counters just before the probe.
+    capacity = 8 * (train_bytes + marker_bytes) / (t_last - t_first)
 
 Bulk copies of one frame are produced by repeating the output action in a single
 packet-out, so a 1 MB train costs a handful of OpenFlow messages. Train size
@@ -95,7 +93,7 @@ class Probe:
 @dataclass(frozen=True)
 class ProbeResult:
     link: LinkKey
-    probe_rate_bps: float
+    capacity_bps: float
     duration: float
     train_bytes: int
 
@@ -172,11 +170,6 @@ class CapacityProber:
         self._last_rate.pop(link, None)
         for probe_id in [i for i, p in self._outstanding.items() if p.link == link]:
             del self._outstanding[probe_id]
-
-
-def capacity_from_probe(result, cross_rate_bps):
-    """Link capacity: the train's share plus user traffic that shared the queue."""
-    return result.probe_rate_bps + max(cross_rate_bps, 0.0)
 
 
 class CapacityEstimator:

@@ -18,15 +18,17 @@ import threading
 from functools import partial
 from pathlib import Path
 
-if __package__ in (None, ""):  # run by `mn --custom`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if not globals().get("__package__"):
+    # Run by `mn --custom`, which exec()s this file without __file__ or a package:
+    # make the repository importable from the path the code was compiled from.
+    sys.path.insert(0, str(Path(sys._getframe().f_code.co_filename).resolve().parent.parent))
 
 from mininet.log import setLogLevel  # noqa: E402
 from mininet.net import Mininet  # noqa: E402
-from mininet.node import OVSSwitch, RemoteController  # noqa: E402
+from mininet.node import OVSSwitch  # noqa: E402
 from mininet.topo import Topo  # noqa: E402
 
-from topologies.nodes import EdgeCloudHost, NetemUnavailable, ShapedLink  # noqa: E402
+from topologies.nodes import EdgeCloudHost, NetemUnavailable, ShapedLink, SocketRemoteController  # noqa: E402
 from topologies.ovs import OvsDaemons, OvsError  # noqa: E402
 from topologies.schedule import ScheduleError, ScheduleRunner, load_trace  # noqa: E402
 from topologies.spec import SpecError, TopologySpec, dpid_of  # noqa: E402
@@ -53,7 +55,7 @@ def make_net(spec, controller_ip="127.0.0.1", controller_port=6653, heartbeat=Tr
     """A Mininet (not started) for ``spec`` on userspace-datapath OVS."""
     return Mininet(topo=EdgeCloudTopo(spec=spec, heartbeat=heartbeat),
                    switch=partial(OVSSwitch, datapath="user", protocols="OpenFlow13"),
-                   controller=partial(RemoteController, ip=controller_ip, port=controller_port),
+                   controller=partial(SocketRemoteController, ip=controller_ip, port=controller_port),
                    link=ShapedLink, host=EdgeCloudHost, autoSetMacs=True, waitConnected=False,
                    build=False)
 

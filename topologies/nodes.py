@@ -9,12 +9,13 @@
 """
 
 import os
+import socket
 import sys
 from pathlib import Path
 
 from mininet.link import TCIntf, TCLink
 from mininet.log import error
-from mininet.node import CPULimitedHost
+from mininet.node import CPULimitedHost, RemoteController
 from mininet.util import numCores
 
 from topologies.schedule import htb_change_commands
@@ -56,7 +57,8 @@ class ShapedIntf(TCIntf):
 
 class ShapedLink(TCLink):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("intf", ShapedIntf)
+        kwargs.setdefault("cls1", ShapedIntf)
+        kwargs.setdefault("cls2", ShapedIntf)
         super().__init__(*args, **kwargs)
 
 
@@ -96,3 +98,18 @@ class EdgeCloudHost(CPULimitedHost):
             except Exception:  # noqa: BLE001 - any failure: make sure it is gone
                 self.agent.kill()
         super().terminate()
+
+
+class SocketRemoteController(RemoteController):
+    """RemoteController that checks the port with a socket, not telnet.
+
+    Mininet's check pipes the controller's binary OpenFlow HELLO through telnet and
+    decodes it as UTF-8, which fails at random depending on the HELLO's xid.
+    """
+
+    def isListening(self, ip, port):
+        try:
+            with socket.create_connection((ip, port), timeout=2):
+                return True
+        except OSError:
+            return False

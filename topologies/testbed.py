@@ -44,6 +44,7 @@ def ryu_manager_path():
 
 
 class Testbed:
+    __test__ = False  # not a pytest test class
     def __init__(self, spec, run_dir=DEFAULT_RUN_DIR, controller_args=(), heartbeat=True):
         self.spec = spec
         self.run_dir = Path(run_dir)

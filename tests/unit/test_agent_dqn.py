@@ -78,3 +78,14 @@ def test_policy_refuses_mismatched_topology(trained):
     # agent trained on 3 edge nodes -> RuntimeError inside -> decide falls back to all-cloud
     plan = decide(SdnCepPolicy(agent, use_gate=False), snap, Task("alexnet", q=0.0), STORE)
     assert plan.hops == (("cloud", 0, 11),)
+
+
+def test_policy_load_with_predictor(trained, tmp_path):
+    from agents.complexity import train_predictor
+    _, _, out = trained
+    pred = train_predictor(seed=0)
+    pred.save(tmp_path / "c.json")
+    pol = SdnCepPolicy.load(out / "smoke.pt", tmp_path / "c.json", delta=0.0)
+    img = np.random.default_rng(0).random((32, 32))
+    plan = decide(pol, _snapshot(), Task("alexnet", image=img), STORE)   # delta 0 -> always cloud
+    assert plan.hops == (("cloud", 0, 11),)

@@ -2,7 +2,7 @@ import pytest
 
 from controller import probe
 from controller.probe import (FRAME_BYTES, MARKER_FIRST, MARKER_LAST, CapacityEstimator, CapacityProber,
-                              LinkKey, capacity_from_probe, parse_marker)
+                              LinkKey, parse_marker)
 
 LINK = LinkKey(1, 2, 3, 4)
 
@@ -40,7 +40,7 @@ def test_rate_from_marker_times():
     assert prober.on_marker(pid, MARKER_FIRST, dst_dpid=3, timestamp=10.0) is None
     result = prober.on_marker(pid, MARKER_LAST, dst_dpid=3, timestamp=10.1)
     assert result.link == LINK
-    assert result.probe_rate_bps == pytest.approx(8 * (train.train_bytes + 64) / 0.1)
+    assert result.capacity_bps == pytest.approx(8 * (train.train_bytes + 64) / 0.1)
     assert not prober.busy(LINK)
 
 
@@ -77,12 +77,6 @@ def test_lost_train_expires_and_halves_next_train():
 def test_parse_marker_rejects_other_frames():
     assert parse_marker(b"\x00" * 10) is None
     assert parse_marker(probe.BULK_FRAME) is None
-
-
-def test_capacity_adds_cross_traffic():
-    result = probe.ProbeResult(LINK, probe_rate_bps=30e6, duration=0.2, train_bytes=750_000)
-    assert capacity_from_probe(result, 20e6) == 50e6
-    assert capacity_from_probe(result, -1.0) == 30e6
 
 
 def test_estimator_median_and_jump_reset():

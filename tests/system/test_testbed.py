@@ -1,0 +1,114 @@
+"""The testbed for real: OVS userspace datapath, ryu-manager subprocess, Mininet.
+
+One testbed for the module (start-up costs ~10 s); the last test stops it and
+checks nothing is left behind. Every wait is bounded.
+"""
+
+import json
+import time
+
+import pytest
+
+from tests.system.conftest import leftovers
+from topologies.schedule import RateChange, ScheduleRunner
+from topologies.spec import TopologySpec
+from topologies.testbed import Testbed
+
+WAN = ("c1", "g1")
+
+
+@pytest.fixture(scope="module")
+def bed():
+    testbed = Testbed(TopologySpec())
+    with testbed:
+        testbed.wait_until(testbed.view_complete, timeout=60, what="a complete view")
+        yield testbed
+
+
+def test_pingall_and_view_lists_everything_with_roles(bed):
+    assert bed.net.pingAll(timeout=2) == 0
+    view = bed.rest("/sdncep/v1/view")
+    spec = bed.spec
+    assert sorted(s["name"] for s in view["switches"]) == sorted(spec.switches())
+    roles = {n["name"]: n["role"] for n in view["nodes"]}
+    assert roles == {name: role for name, role, _ in spec.hosts()}
+    switch_links = {(l["src"], l["dst"]) for l in view["links"] if l["kind"] == "switch"}
+    for a, b, _mbit, _kind in spec.links():
+        if a in roles or b in roles:
+            assert (a, b) in {(l["src"], l["dst"]) for l in view["links"]}
+        else:
+            assert {(a, b), (b, a)} <= switch_links
+    xml = bed.rest("/sdncep/v1/view.xml")
+    assert xml.count("<switch ") == len(spec.switches()) and xml.count("<node ") == len(roles)
+
+
+def test_declared_rates_are_measured(bed):
+    """Every switch link's measured capacity is near its shaped rate."""
+    declared = {frozenset((a, b)): mbit for a, b, mbit, _ in bed.spec.links()}
+    for link in bed.rest("/sdncep/v1/links?kind=switch"):
+        mbit = declared[frozenset((link["src"], link["dst"]))]
+        assert link["capacity_mbps"] == pytest.approx(mbit, rel=0.25), link
+
+
+def _wait_capacity(bed, target_mbit, timeout):
+    started = time.monotonic()
+
+    def close():
+        both = [bed.link_view(*WAN), bed.link_view(*reversed(WAN))]
+        return all(abs(l["capacity_mbps"] - target_mbit) <= 0.1 * target_mbit for l in both)
+
+    bed.wait_until(close, timeout=timeout, interval=0.1, what=f"WAN capacity ~{target_mbit} Mbit/s")
+    return time.monotonic() - started
+
+
+def test_schedule_change_is_measured_within_5s(bed, record_property):
+    seen = {}
+    runner = ScheduleRunner([RateChange(0.0, "c1-g1", 10.0)], lambda ends, mbit: bed.set_link_rate(*ends, mbit))
+    runner.start()
+    runner.join(timeout=5)
+    seen["50->10"] = _wait_capacity(bed, 10.0, timeout=5.0)
+    bed.set_link_rate(*WAN, 50.0)
+    seen["10->50"] = _wait_capacity(bed, 50.0, timeout=5.0)
+    record_property("seconds_to_measure", json.dumps(seen))
+    print("time to measure a rate change:", seen)
+
+
+def test_utilisation_agrees_with_iperf3(bed):
+    d1, cloud = bed.net["d1"], bed.net["cloud"]
+    server = cloud.popen(["iperf3", "-s", "-1", "-p", "5201"])
+    try:
+        time.sleep(0.5)
+        client = d1.popen(["iperf3", "-c", cloud.IP(), "-p", "5201", "-u", "-b", "20M", "-t", "6", "-J"])
+        time.sleep(4)
+        rate = bed.link_view(*WAN)["rate_mbps"]
+        utilisation = bed.link_view(*WAN)["utilisation"]
+        out, _ = client.communicate(timeout=20)
+    finally:
+        server.kill()
+        server.wait(timeout=5)
+    report = json.loads(out)
+    iperf_mbit = report["end"]["sum"]["bits_per_second"] / 1e6
+    print(f"iperf3 {iperf_mbit:.2f} Mbit/s; view rate {rate} Mbit/s, utilisation {utilisation}")
+    # The view counts Ethernet frames, iperf3 UDP payload: 1470 B of 1512 B.
+    assert rate == pytest.approx(iperf_mbit * 1512 / 1470, rel=0.1)
+    assert utilisation == pytest.approx(rate / bed.link_view(*WAN)["capacity_mbps"], abs=0.05)
+
+
+def test_node_load_follows_cpu_burn(bed):
+    e2 = bed.net["e2"]
+    before = bed.rest("/sdncep/v1/nodes/e2")["load"]
+    assert before["busy"] < 0.5 and before["cpu_share"] == pytest.approx(0.35, abs=0.01)
+    burn = e2.popen(["timeout", "8", "python3", "-c", "while True: pass"])
+    started = time.monotonic()
+    try:
+        bed.wait_until(lambda: bed.rest("/sdncep/v1/nodes/e2")["load"]["busy"] > 0.8, timeout=3,
+                       interval=0.1, what="e2 busy > 0.8")
+        print(f"e2 busy after {time.monotonic() - started:.2f}s")
+    finally:
+        burn.terminate()  # timeout(1) passes SIGTERM on to the loop
+        burn.wait(timeout=5)
+
+
+def test_stop_leaves_nothing_behind(bed):
+    bed.stop()
+    assert leftovers() == {"interfaces": [], "bridges": [], "processes": []}
