@@ -35,6 +35,8 @@ KINDS: tuple[str, ...] = ("conv", "pool", "block", "fc", "other")
 SYNTH_MACS_PER_CORE_S = 2.5e10
 #: Fixed per-segment overhead (framework dispatch) at one full core, seconds.
 SYNTH_OVERHEAD_S = 2e-4
+#: ``profiles/`` at the repository root (not the working directory).
+DEFAULT_PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 
 
 @dataclass(frozen=True)
@@ -266,12 +268,12 @@ def synthetic_profile(model: str, host_class: str = "cloud", cpu_share: float | 
 class ProfileStore:
     """Profiles by (model, cpu share): real JSON files first, synthetic fallback.
 
-    ``get(model, cpu_share)`` returns the profile of the host class whose share is
+    ``root=None`` means synthetic profiles only.  ``get(model, cpu_share)`` returns the profile of the host class whose share is
     closest to ``cpu_share`` (measured if a file exists), rescaled to exactly
     ``cpu_share``.  Results are cached; the store is read-only after construction.
     """
 
-    def __init__(self, root: str | Path | None = "profiles", allow_synthetic: bool = True):
+    def __init__(self, root: str | Path | None = DEFAULT_PROFILES, allow_synthetic: bool = True):
         self.root = Path(root) if root is not None else None
         self.allow_synthetic = allow_synthetic
         self._files: dict[tuple[str, str], Profile] = {}

@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 class ControllerConfig:
     poll_interval: float = 1.0
     probe_interval: float = 2.0
-    probe_duration: float = 0.25
+    probe_duration: float = 0.05
     forward_idle_timeout: int = 60
 
     def __post_init__(self):

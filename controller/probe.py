@@ -101,7 +101,7 @@ class ProbeResult:
 class CapacityProber:
     """Plans packet trains and turns marker arrival times into link rates."""
 
-    def __init__(self, target_duration=0.25, min_train_bytes=60_000, max_train_bytes=1_200_000,
+    def __init__(self, target_duration=0.05, min_train_bytes=60_000, max_train_bytes=1_200_000,
                  pretrain_bytes=30_000, timeout=3.0):
         self.target_duration = target_duration
         self.min_train = min_train_bytes

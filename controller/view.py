@@ -11,6 +11,7 @@ the measured figures (all in bits/s):
 - ``available_bps`` capacity - rate.
 """
 
+import heapq
 import xml.etree.ElementTree as ET
 
 import networkx as nx
@@ -176,6 +177,49 @@ class GlobalView:
                 nxt = path[-2]
                 hops[graph.nodes[node]["dpid"]] = graph.edges[node, nxt]["src_port"]
         return hops
+
+    def available_bps(self, src, dst):
+        """Measured available bandwidth of a switch edge; unmeasured links count as unlimited."""
+        data = self.graph.edges[src, dst]
+        if data["capacity_bps"] is None:
+            return float("inf")
+        return max(data["capacity_bps"] - data["rate_bps"], 0.0)
+
+    def widest_path(self, src_dpid, dst_dpid):
+        """(dpids, bottleneck bits/s): the switch path with most available bandwidth.
+
+        Ties go to the path with fewer hops. Returns (None, 0.0) if unreachable.
+        """
+        graph = self.switch_graph()
+        source, target = switch_id(src_dpid), switch_id(dst_dpid)
+        if source not in graph or target not in graph:
+            return None, 0.0
+        best = {source: (float("inf"), 0)}
+        previous = {}
+        heap = [(-float("inf"), 0, source)]
+        while heap:
+            neg_width, hops, node = heapq.heappop(heap)
+            if node == target:
+                break
+            if (-neg_width, hops) != best.get(node):
+                continue
+            for nxt in graph.successors(node):
+                width = min(-neg_width, self.available_bps(node, nxt))
+                known = best.get(nxt)
+                if known is None or width > known[0] or (width == known[0] and hops + 1 < known[1]):
+                    best[nxt] = (width, hops + 1)
+                    previous[nxt] = node
+                    heapq.heappush(heap, (-width, hops + 1, nxt))
+        if target not in best:
+            return None, 0.0
+        path = [target]
+        while path[-1] != source:
+            path.append(previous[path[-1]])
+        path.reverse()
+        return [graph.nodes[n]["dpid"] for n in path], best[target][0]
+
+    def out_port(self, src_dpid, dst_dpid):
+        return self.graph.edges[switch_id(src_dpid), switch_id(dst_dpid)]["src_port"]
 
     def flood_ports(self, dpid, all_ports):
         """Ports to flood on: host ports plus inter-switch ports on a spanning tree."""

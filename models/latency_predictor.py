@@ -16,6 +16,13 @@ Model (one per segment kind, plus a pooled fallback for kinds never seen in trai
   profiles at one share only it stays 1. Shares above one core are capped at 1 because
   inference runs with one torch thread. This is what lets a plan be costed on a host
   class that was never profiled.
+* Each kind's weights are finally rescaled so that the median ratio measured/predicted
+  on the training rows is 1 (a relative-error least-squares fit under-predicts).
+* ``chain_factor`` = median of ``measured_full_s / total_median_s`` over the training
+  profiles: running segments back to back is a little slower than the sum of the
+  segments timed one at a time (colder caches). :meth:`LatencyPredictor.predict_model`
+  applies it by default so sums over consecutive segments predict an edge or cloud
+  run; :meth:`LatencyPredictor.predict_segment` does not.
 """
 
 from __future__ import annotations
@@ -54,12 +61,27 @@ def _effective_share(cpu_share: float) -> float:
 
 
 def _fit_relative_nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative w minimising sum(((x @ w) - y) / y) ** 2)."""
+    """Non-negative w minimising sum(((x @ w) - y) / y) ** 2), then rescaled so the
+    median log-ratio measured/predicted is 0 (the relative-error loss alone is biased
+    towards under-prediction)."""
     a = x / y[:, None]
     scale = np.linalg.norm(a, axis=0)
     scale[scale == 0] = 1.0
     w, _ = nnls(a / scale, np.ones(len(y)), maxiter=50 * a.shape[1])
-    return w / scale
+    w = w / scale
+    pred = x @ w
+    ok = pred > 0
+    if ok.any():
+        w = w * float(np.exp(np.median(np.log(y[ok] / pred[ok]))))
+    return w
+
+
+def fit_chain_factor(profiles: Sequence[Mapping[str, Any]]) -> float:
+    """Median of measured_full_s / total_median_s: how much slower a contiguous run of
+    segments is than the sum of the segments timed one by one (caches are colder)."""
+    ratios = [p["measured_full_s"] / p["total_median_s"] for p in profiles
+              if p["total_median_s"] > 0 and p["measured_full_s"] > 0]
+    return float(np.median(ratios)) if ratios else 1.0
 
 
 def fit_share_exponent(profiles: Sequence[Mapping[str, Any]]) -> float:
@@ -88,6 +110,7 @@ class LatencyPredictor:
         self.weights: dict[str, np.ndarray] = {}
         self.counts: dict[str, int] = {}
         self.share_exponent: float = 1.0
+        self.chain_factor: float = 1.0
         self.trained_on: list[str] = []
 
     # ----------------------------------------------------------------- fitting
@@ -116,6 +139,7 @@ class LatencyPredictor:
             weights[kind] = _fit_relative_nnls(x, y)
             counts[kind] = len(data)
         self.weights, self.counts, self.share_exponent = weights, counts, float(alpha)
+        self.chain_factor = fit_chain_factor(loaded)
         self.trained_on = sorted({f"{p['model']}@{p['host_class']}" for p in loaded})
         return self
 
@@ -138,25 +162,34 @@ class LatencyPredictor:
         core_s = float(_features(flops, params, in_bytes, out_bytes) @ w)
         return core_s * share ** -self.share_exponent
 
-    def predict_model(self, model_or_profile: Any, cpu_share: float) -> list[float]:
+    def predict_model(self, model_or_profile: Any, cpu_share: float,
+                      contiguous: bool = True) -> list[float]:
         """Per-segment predicted seconds (segment 1..m) of a ``PartitionedModel`` or a
-        profile (path or dict; only its static fields are used)."""
+        profile (path or dict; only its static fields are used).
+
+        With ``contiguous`` (default) each value is multiplied by :attr:`chain_factor`,
+        so the sum over any run of consecutive segments predicts running them back to
+        back (as an edge or cloud host does); without it, each value predicts the
+        segment timed on its own like ``predict_segment``."""
         if hasattr(model_or_profile, "segment_flops"):
             m = model_or_profile
-            return [self.predict_segment(m.segment_kinds[i - 1], m.segment_flops(i),
-                                         m.segment_params(i), m.output_bytes(i - 1),
-                                         m.output_bytes(i), cpu_share)
+            rows = [(m.segment_kinds[i - 1], m.segment_flops(i), m.segment_params(i),
+                     m.output_bytes(i - 1), m.output_bytes(i))
                     for i in range(1, m.num_segments + 1)]
-        prof = load_profile(model_or_profile)
-        return [self.predict_segment(s["kind"], s["flops"], s["params"], s["in_bytes"],
-                                     s["out_bytes"], cpu_share) for s in prof["segments"]]
+        else:
+            prof = load_profile(model_or_profile)
+            rows = [(s["kind"], s["flops"], s["params"], s["in_bytes"], s["out_bytes"])
+                    for s in prof["segments"]]
+        factor = self.chain_factor if contiguous else 1.0
+        return [factor * self.predict_segment(*row, cpu_share) for row in rows]
 
     # ----------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
         return {
             "format": FORMAT, "version": FORMAT_VERSION, "features": list(FEATURES),
-            "share_exponent": self.share_exponent, "trained_on": self.trained_on,
+            "share_exponent": self.share_exponent, "chain_factor": self.chain_factor,
+            "trained_on": self.trained_on,
             "kinds": {k: {"weights": [float(v) for v in w], "samples": self.counts[k]}
                       for k, w in sorted(self.weights.items())},
         }
@@ -178,6 +211,7 @@ class LatencyPredictor:
             self.weights[kind] = w
             self.counts[kind] = int(entry.get("samples", 0))
         self.share_exponent = float(d["share_exponent"])
+        self.chain_factor = float(d["chain_factor"])
         self.trained_on = list(d.get("trained_on", []))
         return self
 
@@ -221,10 +255,10 @@ def evaluate_predictor(profiles: Sequence[PathOrDict]) -> dict[str, Any]:
                 continue
             pred = LatencyPredictor().fit(train)
             for p in sorted(test, key=lambda q: (q["model"], -q["cpu_share"])):
-                seg_pred = pred.predict_model(p, p["cpu_share"])
+                seg_pred = pred.predict_model(p, p["cpu_share"], contiguous=False)
                 apes = [_ape(sp, s["median_s"]) for sp, s in zip(seg_pred, p["segments"])
                         if s["median_s"] > 0]
-                total = sum(seg_pred)
+                total = sum(pred.predict_model(p, p["cpu_share"]))
                 out[mode].append({
                     "model": p["model"], "host_class": p["host_class"],
                     "cpu_share": p["cpu_share"],

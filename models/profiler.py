@@ -167,15 +167,28 @@ def static_profile_parts(model: PartitionedModel) -> tuple[list[dict], list[dict
     return points, segments
 
 
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
 def profile_model(model: PartitionedModel, host_class: str, cpu_share: float,
                   repeats: int = 15, warmup: int = 2, min_sample_s: float = 0.05,
-                  full_repeats: int | None = None, progress: bool = True,
-                  seed: int = 0) -> dict[str, Any]:
+                  progress: bool = True, seed: int = 0, clock: str = "wall") -> dict[str, Any]:
     """Measure every segment and the whole model on this host; return a schema-1 dict.
 
     ``cpu_share`` is recorded, not applied: wrap the call in :func:`cpu_quota` to
     apply it. Torch is set to one thread for the measurement and restored after.
+    Each round samples every segment and then the whole model, so the whole-model
+    time (``measured_full_s``) sees the same load as the segments.
+
+    ``clock="cpu"`` times with the thread's CPU clock: on a shared machine it gives
+    the latency of a dedicated core, but it cannot see CFS throttling, so it is only
+    accepted for ``cpu_share >= 1``.
     """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}")
+    if clock == "cpu" and cpu_share < 1:
+        raise ValueError("clock='cpu' cannot see CPU-quota throttling; use 'wall' "
+                         f"for cpu_share {cpu_share:g} < 1")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -185,22 +198,20 @@ def profile_model(model: PartitionedModel, host_class: str, cpu_share: float,
         for k in range(1, m + 1):
             acts.append(model.run(acts[-1], k - 1, k))
         points, segments = static_profile_parts(model)
-        full_repeats = full_repeats or repeats
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=repeats + full_repeats, desc=f"{model.name}@{host_class}",
-                       unit="round", leave=False)
+            bar = tqdm(total=repeats, desc=f"{model.name}@{host_class}", unit="round",
+                       leave=False)
         fns = [(lambda i=i: model.run(acts[i - 1], i - 1, i)) for i in range(1, m + 1)]
-        tick = bar.update if bar is not None else None
-        per_seg = time_calls(fns, repeats, warmup, min_sample_s, on_round=tick)
+        fns.append(lambda: model.run(x, 0, m))
+        *per_seg, full = time_calls(fns, repeats, warmup, min_sample_s, clock=CLOCKS[clock],
+                                    on_round=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.close()
         for seg, samples in zip(segments, per_seg):
             seg.update(median_s=float(np.median(samples)), p90_s=_p90(samples),
                        repeats=repeats)
-        full = time_calls([lambda: model.run(x, 0, m)], full_repeats, warmup,
-                          min_sample_s, on_round=tick)[0]
-        if bar is not None:
-            bar.close()
         profile = {
             "schema": SCHEMA_VERSION, "model": model.name, "host_class": host_class,
             "cpu_share": float(cpu_share), "torch_threads": torch.get_num_threads(),
@@ -208,7 +219,7 @@ def profile_model(model: PartitionedModel, host_class: str, cpu_share: float,
             "total_median_s": float(sum(s["median_s"] for s in segments)),
             "measured_full_s": float(np.median(full)),
             "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": machine_description(),
+            "machine": f"{machine_description()} / clock {clock}",
         }
     finally:
         torch.set_num_threads(threads_before)

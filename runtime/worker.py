@@ -533,7 +533,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load-interval", type=float, default=0.0,
                    help="log worker.load() every N s (0: never)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--heartbeat-role", choices=("edge", "cloud"),
+                   help="also send this host's load to the SDN controller, with the task queue "
+                        "length as queue_len (topologies.host_agent in this process)")
+    p.add_argument("--heartbeat-ip", help="this host's IP (with --heartbeat-role)")
+    p.add_argument("--heartbeat-prefixlen", type=int, default=8)
+    p.add_argument("--cgroup-root", action="append", default=[],
+                   help="where the cgroup v1 hierarchy is mounted (see topologies.host_agent)")
     a = p.parse_args(argv)
+    if a.heartbeat_role and not a.heartbeat_ip:
+        p.error("--heartbeat-role needs --heartbeat-ip")
     logging.basicConfig(level=a.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = parse_addr(a.listen)
@@ -556,6 +565,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.preload:
         w.preload()
     w.start()
+    if a.heartbeat_role:
+        from topologies.host_agent import CGROUP_ROOT, CgroupLoad, HostAgent
+
+        agent = HostAgent(a.name, a.heartbeat_role, a.heartbeat_ip, a.heartbeat_prefixlen,
+                          load=CgroupLoad.of_this_process(tuple(a.cgroup_root) + (CGROUP_ROOT,)),
+                          queue_len_fn=lambda: w.load()["queue_len"])
+        threading.Thread(target=agent.run, name="heartbeat", daemon=True).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

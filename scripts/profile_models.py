@@ -40,6 +40,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls before sampling")
     ap.add_argument("--min-sample-ms", type=float, default=50.0,
                     help="each sample times back-to-back calls for at least this long")
+    ap.add_argument("--clock", choices=("auto", "wall", "cpu"), default="auto",
+                    help="wall: wall clock; cpu: thread CPU time (a dedicated core's "
+                         "latency on a loaded machine; only for shares >= 1); "
+                         "auto: cpu for shares >= 1, wall below (default)")
     ap.add_argument("--period-us", type=int, default=DEFAULT_PERIOD_US,
                     help="CFS period of the quota cgroup")
     ap.add_argument("--out", type=Path, default=default_profiles_dir(),
@@ -68,8 +72,10 @@ def _profile_host_class(args: argparse.Namespace, host_class: str, share: float)
     for name in args.models:
         model = build_model(name, seed=0)
         repeats = args.vgg_repeats if (name == "vgg16" and args.vgg_repeats) else args.repeats
+        clock = args.clock if args.clock != "auto" else ("cpu" if share >= 1 else "wall")
         prof = profile_model(model, host_class, share, repeats=repeats, warmup=args.warmup,
-                             min_sample_s=args.min_sample_ms / 1e3, progress=not args.quiet)
+                             min_sample_s=args.min_sample_ms / 1e3, progress=not args.quiet,
+                             clock=clock)
         path = save_profile(prof, profile_path(args.out, host_class, name))
         if not args.quiet:
             print(format_profile_table(prof))

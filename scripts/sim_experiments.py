@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Simulated experiments of SDN-CEP vs the baselines and the Oracle.
 
-    nice -n 10 .venv/bin/python scripts/sim_experiments.py --agent results/agent/sdn_cep_lr1e-3.pt
+    nice -n 10 .venv/bin/python scripts/sim_experiments.py --agent results/agent/sdn_cep_2hop_lr1e-3.pt
 
 Produces in ``--out`` (default ``results/``): ``grid.csv`` (method x bandwidth x tasks),
 ``fig_latency_vs_bw.png``, ``fig_latency_vs_tasks.png``, ``fig_cost_vs_tasks.png``,
@@ -49,6 +49,9 @@ def bench_decision(agent: Agent, pred: ComplexityPredictor, store: ProfileStore,
                    n: int = 2000) -> dict[str, float]:
     """p50/p99 of one decision: predictor on a 224x224x3 image + masked forward + decode.
 
+    Wall-clock (``perf_counter``) and this thread's CPU time (``thread_time``, which
+    excludes time the scheduler gave to other processes on the shared machine).
+
     The observation and mask come from the network view, which the controller keeps
     up to date between decisions; they are timed separately (``view_*``).
     """
@@ -56,35 +59,40 @@ def bench_decision(agent: Agent, pred: ComplexityPredictor, store: ProfileStore,
     torch.set_num_threads(1)
     from agents.features import action_mask, observe
     from agents.sim_env import EdgeCloudEnv
-    env = EdgeCloudEnv(SimConfig(), cost, store)
+    env = EdgeCloudEnv(SimConfig(two_hop=bool(agent.meta.get("two_hop", False))), cost, store)
     obs, info = env.reset(seed=0)
     mask = info["action_mask"]
     rng = np.random.default_rng(0)
     imgs = [(rng.random((224, 224, 3)) * 255).astype(np.uint8) for _ in range(8)]
     names = list(env.edge_names)
-    t_dec, t_view = [], []
+    t_dec, t_view, t_cpu = [], [], []
     for i in range(n + 100):
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         q = pred.predict(imgs[i % 8])
         a = 0 if q >= pred.delta else agent.act(obs, mask)
         plan = agent.codec.plan(a if q < pred.delta else 0, "alexnet", names)
         t1 = time.perf_counter()
+        c1 = time.thread_time()
         view = env.view()
         o2 = observe(view, "alexnet", store)
         m2 = action_mask(view, "alexnet", agent.codec, store, cost)
         t2 = time.perf_counter()
         if i >= 100:
+            t_cpu.append(c1 - c0)
             t_dec.append(t1 - t0)
             t_view.append(t2 - t1)
         assert isinstance(plan, Plan) and o2.shape == obs.shape and m2.shape == mask.shape
-    d, v = np.array(t_dec) * 1e3, np.array(t_view) * 1e3
+    d, v, c = np.array(t_dec) * 1e3, np.array(t_view) * 1e3, np.array(t_cpu) * 1e3
     return {"decision_p50_ms": float(np.percentile(d, 50)), "decision_p99_ms": float(np.percentile(d, 99)),
+            "decision_cpu_p50_ms": float(np.percentile(c, 50)), "decision_cpu_p99_ms": float(np.percentile(c, 99)),
+            "loadavg_1min": float(__import__("os").getloadavg()[0]),
             "view_obs_mask_p50_ms": float(np.percentile(v, 50)), "view_obs_mask_p99_ms": float(np.percentile(v, 99))}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--agent", default="results/agent/sdn_cep_lr1e-3.pt", help="DQN checkpoint (.pt + .json)")
+    ap.add_argument("--agent", default="results/agent/sdn_cep_2hop_lr1e-3.pt", help="DQN checkpoint (.pt + .json)")
     ap.add_argument("--extra-agent", action="append", default=[], metavar="LABEL=PATH",
                     help="another checkpoint to evaluate (e.g. sdn-cep-2hop=results/agent/x.pt); repeatable")
     ap.add_argument("--out", default="results", help="output directory")
@@ -95,6 +103,8 @@ def main(argv=None) -> int:
                     help="train a DQN per model for the per-model figure (0: use the Oracle as 'collaborative')")
     ap.add_argument("--learning-rate", type=float, default=1e-3, help="lr of the extra training runs")
     ap.add_argument("--quick", action="store_true", help="small grid for a smoke run")
+    ap.add_argument("--profiles", default=None,
+                    help="profiles root; default the repo's profiles/; 'synthetic' for built-in ones")
     ns = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
@@ -104,7 +114,9 @@ def main(argv=None) -> int:
 
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
-    store = ProfileStore()
+    from scripts.train_agent import make_store
+    store = make_store(ns.profiles)
+    print(f"profiles: {store.root} (measured: {len(store.measured)} model/host-class files)")
     cost = CostConfig()
     pred = get_predictor(out / "complexity.json")
     q_pool = np.array(pred.meta["q_holdout"])
@@ -114,8 +126,8 @@ def main(argv=None) -> int:
     agent = Agent.load(ns.agent)
     pols = dict(make_baselines(store))
     pols["sdn-cep"] = SdnCepPolicy(agent, ns.delta, True, pred, "sdn-cep")
-    pols["dqn-nogate"] = SdnCepPolicy(agent, ns.delta, False, pred, "dqn-nogate")
-    mine = ["sdn-cep", "dqn-nogate"]
+    pols["sdn-cep-nogate"] = SdnCepPolicy(agent, ns.delta, False, pred, "sdn-cep-nogate")
+    mine = ["sdn-cep", "sdn-cep-nogate"]
     for spec in ns.extra_agent:
         label, _, path = spec.partition("=")
         a2 = Agent.load(path)
@@ -216,6 +228,7 @@ def main(argv=None) -> int:
         label = "collaborative (oracle)"
         if ns.model_episodes > 0:
             a, _ = train(Args(model=model, total_episodes=ns.model_episodes, learning_rate=ns.learning_rate,
+                              two_hop=bool(agent.meta.get("two_hop", False)),
                               progress=False, out_dir=str(out / "agent"), exp_name=f"model_{model}"), cost, store)
             collab, label = SdnCepPolicy(a, ns.delta, False, pred, "dqn"), "collaborative (DQN)"
         for n, p in (("cloud", pols["only-cloud"]), ("edge", pols["only-edge"]), (label, collab)):
@@ -244,6 +257,7 @@ def main(argv=None) -> int:
         for d in (0.2, 0.4, 0.6, 0.8):
             t1 = time.time()
             _, log = train(Args(delta=d, use_gate=True, total_episodes=ns.delta_episodes,
+                                two_hop=bool(agent.meta.get("two_hop", False)),
                                 learning_rate=ns.learning_rate, progress=False, out_dir=str(out / "agent"),
                                 exp_name=f"delta_{d}"), cost, store, q_pool)
             r = np.array([row["mean_reward"] for row in log])

@@ -46,9 +46,18 @@ def parser_for(cls) -> argparse.ArgumentParser:
             typ = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
             ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name, ""))
     ap.add_argument("--config", type=str, default=None, help="YAML/JSON config with cost/sim sections")
+    ap.add_argument("--profiles", type=str, default=None,
+                    help="profiles root (<root>/<host_class>/<model>.json); default: the repo's profiles/; "
+                         "'synthetic' for the built-in synthetic profiles only")
     ap.add_argument("--predictor", type=str, default=None,
                     help="complexity predictor JSON; its held-out q values become the task pool")
     return ap
+
+
+def make_store(root: str | None) -> ProfileStore:
+    if root == "synthetic":
+        return ProfileStore(None)
+    return ProfileStore() if root is None else ProfileStore(root)
 
 
 def main(argv=None) -> int:
@@ -67,7 +76,7 @@ def main(argv=None) -> int:
         qs = (ComplexityPredictor.load(ns.predictor).meta or {}).get("q_holdout", [])
         q_pool = np.array(qs) if len(qs) else None
     t0 = time.time()
-    agent, rows = dqn.train(args, cfg.cost, ProfileStore(), q_pool, cfg.sim)
+    agent, rows = dqn.train(args, cfg.cost, make_store(ns.profiles), q_pool, cfg.sim)
     wall = time.time() - t0
     last = rows[-50:]
     print(f"trained {len(rows)} episodes, {rows[-1]['steps']} steps in {wall:.1f}s; "

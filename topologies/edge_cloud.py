@@ -43,7 +43,8 @@ class EdgeCloudTopo(Topo):
         for name in spec.switches():
             self.addSwitch(name, dpid=dpid_of(name), protocols="OpenFlow13")
         for name, role, cores in spec.hosts():
-            self.addHost(name, cls=EdgeCloudHost, role=role, cores_limit=cores, heartbeat=heartbeat)
+            self.addHost(name, cls=EdgeCloudHost, role=role, cores_limit=cores, heartbeat=heartbeat,
+                         worker_port=spec.worker_port, worker_models=spec.worker_models)
         for a, b, mbit, _kind in spec.links():
             self.addLink(a, b, cls=ShapedLink, **({"bw": mbit} if mbit else {}))
 

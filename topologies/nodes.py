@@ -63,40 +63,59 @@ class ShapedLink(TCLink):
 
 
 class EdgeCloudHost(CPULimitedHost):
-    """A host limited to ``cores`` CPU cores that reports its load by heartbeat."""
+    """A host limited to ``cores_limit`` CPU cores that reports its load by heartbeat.
+
+    With ``worker_port``, an edge or cloud host runs a split-inference worker
+    (runtime.worker) that sends the heartbeats itself, with its task queue length.
+    """
 
     def __init__(self, name, **params):
         super().__init__(name, **params)
-        self.agent = None
+        self.service = None
 
-    def config(self, cores_limit=None, role="device", heartbeat=True, **params):
+    def config(self, cores_limit=None, role="device", heartbeat=True, worker_port=None,
+               worker_models="all", **params):
         if cores_limit is not None:
             params["cpu"] = min(cores_limit / numCores(), 1.0)
         result = super().config(**params)
         self.role = role
-        if heartbeat:
-            self.start_agent()
+        self.worker_port = worker_port if role in ("edge", "cloud") else None
+        if self.worker_port:
+            self.start_service(self._worker_command(worker_models))
+        elif heartbeat:
+            self.start_service(self._agent_command())
         return result
 
-    def start_agent(self, interval=0.5):
+    def _cgroup_root(self):
+        return f"/proc/{os.getpid()}/root/sys/fs/cgroup"
+
+    def _agent_command(self, interval=0.5):
+        return [sys.executable, "-m", "topologies.host_agent", "--name", self.name, "--role", self.role,
+                "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
+                "--interval", str(interval), "--cgroup-root", self._cgroup_root()]
+
+    def _worker_command(self, models):
+        """A split-inference worker that also sends this host's heartbeats."""
+        return [sys.executable, "-m", "runtime.worker", "--listen", f"0.0.0.0:{self.worker_port}",
+                "--name", self.name, "--models", models, "--heartbeat-role", self.role,
+                "--heartbeat-ip", self.IP(), "--heartbeat-prefixlen", str(self.defaultIntf().prefixLen or 8),
+                "--cgroup-root", self._cgroup_root()]
+
+    def start_service(self, command):
+        """Run ``command`` in this host (its netns and cgroup), logging to the run dir."""
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(LOG_DIR / f"agent-{self.name}.log", "ab")
+        log = open(LOG_DIR / f"{self.name}.log", "ab")
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-        self.agent = self.popen(
-            [sys.executable, "-m", "topologies.host_agent", "--name", self.name, "--role", self.role,
-             "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
-             "--interval", str(interval),
-             "--cgroup-root", f"/proc/{os.getpid()}/root/sys/fs/cgroup"],
-            stdout=log, stderr=log, cwd=str(REPO_ROOT), env=env)
+        self.service = self.popen(command, stdout=log, stderr=log, cwd=str(REPO_ROOT), env=env)
         log.close()
 
     def terminate(self):
-        if self.agent is not None and self.agent.poll() is None:
-            self.agent.terminate()
+        if self.service is not None and self.service.poll() is None:
+            self.service.terminate()
             try:
-                self.agent.wait(timeout=3)
+                self.service.wait(timeout=3)
             except Exception:  # noqa: BLE001 - any failure: make sure it is gone
-                self.agent.kill()
+                self.service.kill()
         super().terminate()
 
 

@@ -39,6 +39,9 @@ class TopologySpec:
     lan_mbit: float = None
     delay: str = None
     loss: float = None
+    worker_port: int = None       # run a split-inference worker on edge/cloud hosts
+    worker_models: str = "all"
+
 
     def __post_init__(self):
         if self.delay or self.loss:
@@ -59,6 +62,9 @@ class TopologySpec:
         if not isinstance(self.cloud_cores, (int, float)) or not 0.01 <= self.cloud_cores <= 64:
             raise SpecError(f"cloud_cores must be in 0.01..64, got {self.cloud_cores!r}")
         object.__setattr__(self, "edge_cores", cores)
+        if self.worker_port is not None and not (isinstance(self.worker_port, int)
+                                                 and 1024 <= self.worker_port <= 65535):
+            raise SpecError(f"worker_port must be a TCP port in 1024..65535, got {self.worker_port!r}")
 
     @classmethod
     def from_mapping(cls, mapping):

@@ -105,6 +105,10 @@ class Testbed:
             self.ovs.stop()
 
     # -- helpers ----------------------------------------------------------------
+    @staticmethod
+    def repo_root():
+        return Path(__file__).resolve().parent.parent
+
     def rest(self, path, timeout=5):
         """GET a northbound resource; JSON is decoded, XML returned as text."""
         url = f"http://127.0.0.1:{self.rest_port}{path}"

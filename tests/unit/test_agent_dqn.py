@@ -89,3 +89,12 @@ def test_policy_load_with_predictor(trained, tmp_path):
     img = np.random.default_rng(0).random((32, 32))
     plan = decide(pol, _snapshot(), Task("alexnet", image=img), STORE)   # delta 0 -> always cloud
     assert plan.hops == (("cloud", 0, 11),)
+
+
+def test_numpy_forward_equals_torch(trained):
+    agent, _, _ = trained
+    obs = np.random.default_rng(1).normal(size=(5, agent.meta["obs_dim"])).astype(np.float32)
+    with torch.no_grad():
+        ref = agent.q(torch.as_tensor(obs)).numpy()
+    for o, r in zip(obs, ref):
+        assert np.allclose(agent.q_values(o), r, atol=1e-5)

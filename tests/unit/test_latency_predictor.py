@@ -159,3 +159,17 @@ def test_evaluation_on_synthetic_set():
         assert row["segment_mape"] < 1e-3 and abs(row["whole_error"]) < 1e-3
     text = format_evaluation(ev)
     assert "Leave-one-model-out" in text and "within 20%" in text
+
+
+def test_chain_factor_scales_contiguous_predictions():
+    profs = synthetic_set()
+    for p in profs:
+        p["measured_full_s"] = 1.1 * p["total_median_s"]
+    pred = LatencyPredictor().fit(profs)
+    assert pred.chain_factor == pytest.approx(1.1)
+    test = profs[0]
+    alone = pred.predict_model(test, test["cpu_share"], contiguous=False)
+    chained = pred.predict_model(test, test["cpu_share"])
+    assert alone == pytest.approx([s["median_s"] for s in test["segments"]], rel=1e-3)
+    assert sum(chained) == pytest.approx(test["measured_full_s"], rel=1e-3)
+    assert LatencyPredictor.from_dict(pred.to_dict()).chain_factor == pred.chain_factor

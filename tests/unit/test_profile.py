@@ -165,3 +165,11 @@ def test_cpu_quota_needs_root(tmp_path, monkeypatch):
     with pytest.raises(CgroupUnavailableError, match="root"):
         with cpu_quota(0.5, root=str(tmp_path)):
             pass
+
+
+def test_cpu_clock_refused_under_a_quota():
+    model = build_model("mobilenet_v2")
+    with pytest.raises(ValueError, match="throttling"):
+        profile_model(model, "edge-small", 0.2, clock="cpu", progress=False)
+    with pytest.raises(ValueError, match="clock"):
+        profile_model(model, "cloud", 1.0, clock="sundial", progress=False)

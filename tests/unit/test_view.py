@@ -112,3 +112,15 @@ def test_xml_and_dict_describe_same_view(view):
     node = root.find("nodes/node")
     assert node.get("name") == "e1" and node.get("alive") == "true"
     assert node.find("load").get("busy") == "0.5"
+
+
+def test_widest_path_prefers_bandwidth_then_fewer_hops(view):
+    # Direct 1->3 is one hop; 1->2->3 two. Equal (unmeasured) -> direct.
+    assert view.widest_path(1, 3) == ([1, 3], float("inf"))
+    view.update_capacity(LinkKey(1, 2, 3, 2), 10e6, now=1.0)
+    view.update_capacity(LinkKey(1, 1, 2, 1), 50e6, now=1.0)
+    view.update_capacity(LinkKey(2, 2, 3, 1), 40e6, now=1.0)
+    assert view.widest_path(1, 3) == ([1, 2, 3], 40e6)
+    view.update_port_rate(2, 2, rate(tx=35e6), now=2.0)  # 2->3 now has 5 Mbit/s left
+    assert view.widest_path(1, 3) == ([1, 3], 10e6)
+    assert view.widest_path(1, 99) == (None, 0.0)

@@ -1,0 +1,72 @@
+"""Flow rules that pin one transfer (e.g. a tensor between two workers) to a path.
+
+Pure, after faucet's habit: functions return ``FlowRule`` values and only the Ryu
+app turns them into OFPFlowMods. A transfer is matched by IPv4 source and
+destination, TCP and the receiver's port (workers keep connections open between
+tasks, so the sender's port is matched only when the requester names it). The
+reverse direction (ACKs, results on the same connection) is pinned to the same
+path backwards. Rules sit above ordinary forwarding and idle out after the task.
+"""
+
+from dataclasses import dataclass
+
+PRIORITY_TRANSFER = 200
+TRANSFER_COOKIE = 0x5DCE0002
+
+
+class RoutingError(ValueError):
+    """No path, or an endpoint the view does not know."""
+
+
+@dataclass(frozen=True)
+class FlowRule:
+    dpid: int
+    match: tuple            # sorted (field, value) pairs, OpenFlow 1.3 OXM names
+    out_port: int
+    priority: int = PRIORITY_TRANSFER
+    idle_timeout: int = 5
+    hard_timeout: int = 120
+    cookie: int = TRANSFER_COOKIE
+
+    @property
+    def match_dict(self):
+        return dict(self.match)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Where one hop's bytes go: the route, its bottleneck and the rules pinning it."""
+
+    src_ip: str
+    dst_ip: str
+    dst_port: int
+    switches: tuple
+    bottleneck_bps: float
+    rules: tuple
+
+
+def _match(src_ip, dst_ip, port_field, port, src_port_field=None, src_port=None):
+    fields = {"eth_type": 0x0800, "ip_proto": 6, "ipv4_src": src_ip, "ipv4_dst": dst_ip, port_field: port}
+    if src_port is not None:
+        fields[src_port_field] = src_port
+    return tuple(sorted(fields.items()))
+
+
+def plan_transfer(view, src_ip, dst_ip, dst_port, src_port=None, idle_timeout=5, hard_timeout=120):
+    """Pin TCP traffic src_ip -> dst_ip:dst_port (and its replies) to the widest path."""
+    src, dst = view.host_by_ip(src_ip), view.host_by_ip(dst_ip)
+    if src is None or dst is None:
+        missing = src_ip if src is None else dst_ip
+        raise RoutingError(f"host {missing} is not in the view (no heartbeat or traffic seen yet)")
+    switches, bottleneck = view.widest_path(src["dpid"], dst["dpid"])
+    if switches is None:
+        raise RoutingError(f"no path from {src_ip} to {dst_ip}")
+    forward = _match(src_ip, dst_ip, "tcp_dst", dst_port, "tcp_src", src_port)
+    backward = _match(dst_ip, src_ip, "tcp_src", dst_port, "tcp_dst", src_port)
+    timeouts = {"idle_timeout": idle_timeout, "hard_timeout": hard_timeout}
+    rules = []
+    for i, dpid in enumerate(switches):
+        out = dst["port"] if i == len(switches) - 1 else view.out_port(dpid, switches[i + 1])
+        back = src["port"] if i == 0 else view.out_port(dpid, switches[i - 1])
+        rules += [FlowRule(dpid, forward, out, **timeouts), FlowRule(dpid, backward, back, **timeouts)]
+    return Transfer(src_ip, dst_ip, dst_port, tuple(switches), bottleneck, tuple(rules))
