@@ -21,8 +21,10 @@ from ryu.lib.packet import arp, ether_types, ethernet, ipv4, packet, udp
 from ryu.ofproto import ofproto_v1_3
 from ryu.topology import event as topo_event
 
-from controller import heartbeat, probe
+from controller import heartbeat, plan_protocol, probe
 from controller.config import ControllerConfig, register_options
+from controller.metrics import ControllerMetrics
+from controller.planner import Planner, PlanningError
 from controller.rates import PortRateTracker, PortSample
 from controller.rest import APP_KEY, NorthboundController
 from controller.view import GlobalView
@@ -34,6 +36,10 @@ PRIORITY_FORWARD = 10
 PRIORITY_MEASURE = 100
 FORWARD_COOKIE = 0x5DCE0001
 FLOOD_DEDUP_WINDOW = 0.5
+BARRIER_TIMEOUT = 1.0
+# Source of plan replies sent by packet-out (locally administered, never on a host).
+PLAN_SERVER_MAC = "02:5d:ce:00:00:fe"
+PLAN_SERVER_IP = "10.255.255.254"
 
 register_options(cfg.CONF)
 
@@ -55,11 +61,26 @@ class SdnCepController(app_manager.RyuApp):
         self._flooded = {}
         self._forwarding_version = None
         self._bad_heartbeats = 0
+        self._barriers = {}
+        self.metrics = ControllerMetrics()
+        self.planner = self._load_planner()
         kwargs["wsgi"].register(NorthboundController, {APP_KEY: self})
         self._threads = [hub.spawn(self._poll_loop)]
         if self.config.probe_interval > 0:
             self._threads.append(hub.spawn(self._probe_loop))
         LOG.info("SDN-CEP controller up: %s", self.config)
+
+    def _load_planner(self):
+        config = self.config
+        try:
+            return Planner.from_files(
+                agent_checkpoint=config.agent_checkpoint or None,
+                predictor_path=config.predictor_path or None,
+                profiles_dir=config.profiles_dir or None, delta=config.delta,
+                worker_port=config.worker_port, rule_idle_timeout=config.transfer_idle_timeout)
+        except (OSError, ValueError, RuntimeError) as exc:
+            LOG.error("planning disabled: %s", exc)
+            return None
 
     # -- switch lifecycle -----------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -71,6 +92,10 @@ class SdnCepController(app_manager.RyuApp):
         self._add_flow(dp, PRIORITY_MEASURE,
                        parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=17,
                                        udp_dst=heartbeat.HEARTBEAT_PORT),
+                       [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+        self._add_flow(dp, PRIORITY_MEASURE,
+                       parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=17,
+                                       udp_dst=plan_protocol.PLAN_PORT),
                        [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         self._add_flow(dp, PRIORITY_MEASURE,
                        parser.OFPMatch(eth_type=probe.PROBE_ETHERTYPE, eth_dst=probe.MARKER_DST_MAC),
@@ -130,6 +155,9 @@ class SdnCepController(app_manager.RyuApp):
         udp_seg = pkt.get_protocol(udp.udp)
         if udp_seg is not None and udp_seg.dst_port == heartbeat.HEARTBEAT_PORT:
             self._heartbeat(pkt, eth.src, dp.id, in_port)
+            return
+        if udp_seg is not None and udp_seg.dst_port == plan_protocol.PLAN_PORT:
+            hub.spawn(self._serve_plan_packet, dp, in_port, pkt, ev.timestamp)
             return
         arp_pkt = pkt.get_protocol(arp.arp)
         ip_pkt = pkt.get_protocol(ipv4.ipv4)
@@ -227,6 +255,7 @@ class SdnCepController(app_manager.RyuApp):
                 dp.send_msg(dp.ofproto_parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY))
             for link in self.prober.expire(self.clock()):
                 LOG.info("capacity probe on %s lost (no end marker)", link)
+            self.metrics.observe_view(self.view, self.clock())
             hub.sleep(self.config.poll_interval)
 
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
@@ -267,3 +296,87 @@ class SdnCepController(app_manager.RyuApp):
             dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER,
                                             in_port=ofp.OFPP_CONTROLLER, actions=actions, data=frame))
         self.rates.discount_tx(dp.id, train.link.src_port, train.injected_bytes)
+
+    # -- planning -----------------------------------------------------------------
+    def plan(self, request, received_at):
+        """Plan one task and install its transfer flows; returns the reply dict.
+
+        Waits (green thread) for barrier replies from every switch that got rules,
+        so that when the device hears back, its transfers already follow the plan.
+        """
+        if self.planner is None:
+            self.metrics.decision_errors.labels("disabled").inc()
+            return {"task_id": request.task_id, "ok": False, "error": "planning disabled; see controller log"}
+        try:
+            planned = self.planner.plan(self.view, request, self.clock())
+        except PlanningError as exc:
+            self.metrics.decision_errors.labels("planning").inc()
+            return {"task_id": request.task_id, "ok": False, "error": str(exc)}
+        done = self._install_and_fence([r for t in planned.transfers for r in t.rules])
+        fenced = done.wait(timeout=BARRIER_TIMEOUT)
+        overhead = time.time() - received_at
+        self.metrics.decisions.labels(request.method).inc()
+        self.metrics.decision_seconds.observe(overhead)
+        return dict(planned.reply, controller_overhead_s=overhead, flows_confirmed=bool(fenced))
+
+    def _install_and_fence(self, rules):
+        """Send FlowMods for ``rules`` then a barrier per switch; the event fires when all answer."""
+        done = hub.Event()
+        pending = set()
+        for rule in rules:
+            dp = self.datapaths.get(rule.dpid)
+            if dp is None:
+                continue
+            parser = dp.ofproto_parser
+            self._add_flow(dp, rule.priority, parser.OFPMatch(**rule.match_dict),
+                           [parser.OFPActionOutput(rule.out_port)], idle_timeout=rule.idle_timeout,
+                           hard_timeout=rule.hard_timeout, cookie=rule.cookie)
+            pending.add(dp.id)
+        if not pending:
+            done.set()
+            return done
+        waiting = {"left": set(pending), "event": done}
+        for dpid in pending:
+            dp = self.datapaths[dpid]
+            barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+            dp.set_xid(barrier)
+            self._barriers[(dpid, barrier.xid)] = waiting
+            dp.send_msg(barrier)
+        return done
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        key = (ev.msg.datapath.id, ev.msg.xid)
+        waiting = self._barriers.pop(key, None)
+        if waiting is None:
+            return
+        waiting["left"].discard(key[0])
+        if not waiting["left"]:
+            waiting["event"].set()
+
+    def _serve_plan_packet(self, dp, in_port, pkt, received_at):
+        eth, ip, udp_seg = (pkt.get_protocol(p) for p in (ethernet.ethernet, ipv4.ipv4, udp.udp))
+        try:
+            request = plan_protocol.decode_request(pkt.protocols[-1] if isinstance(pkt.protocols[-1], bytes) else b"")
+            if ip is None or request.device_ip != ip.src:
+                raise plan_protocol.PlanProtocolError("device_ip must be the request's source address")
+        except plan_protocol.PlanProtocolError as exc:
+            self.metrics.decision_errors.labels("malformed").inc()
+            LOG.warning("bad plan request from %s: %s", eth.src, exc)
+            return
+        self.view.learn_host(eth.src, dp.id, in_port, self.clock(), ip=ip.src)
+        reply = self.plan(request, received_at)
+        try:
+            payload = plan_protocol.encode_reply(reply)
+        except plan_protocol.PlanProtocolError:
+            payload = plan_protocol.encode_reply({"task_id": request.task_id, "ok": False,
+                                                  "error": "plan too large for one datagram; use REST"})
+        frame = packet.Packet()
+        frame.add_protocol(ethernet.ethernet(dst=eth.src, src=PLAN_SERVER_MAC, ethertype=ether_types.ETH_TYPE_IP))
+        frame.add_protocol(ipv4.ipv4(src=PLAN_SERVER_IP, dst=ip.src, proto=17))
+        frame.add_protocol(udp.udp(src_port=plan_protocol.PLAN_PORT, dst_port=udp_seg.src_port))
+        frame.add_protocol(payload)
+        frame.serialize()
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                        actions=[parser.OFPActionOutput(in_port)], data=frame.data))

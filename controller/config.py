@@ -17,6 +17,12 @@ HELP = {
     "probe_interval": "seconds between capacity probes of each switch link (0 disables)",
     "probe_duration": "link time a capacity probe train aims to occupy, seconds",
     "forward_idle_timeout": "idle timeout of forwarding flows, seconds",
+    "worker_port": "TCP port of the split-inference workers on edge and cloud hosts",
+    "transfer_idle_timeout": "idle timeout of the flows pinning a task's transfers, seconds",
+    "agent_checkpoint": "trained DQN checkpoint for the sdn-cep method (empty: baselines only)",
+    "predictor_path": "task-complexity predictor JSON (empty: no complexity gate)",
+    "profiles_dir": "directory of layer profiles (empty: the repository's profiles/)",
+    "delta": "complexity threshold: q >= delta sends a task to the cloud",
 }
 
 
@@ -30,6 +36,12 @@ class ControllerConfig:
     probe_interval: float = 2.0
     probe_duration: float = 0.05
     forward_idle_timeout: int = 60
+    worker_port: int = 9000
+    transfer_idle_timeout: int = 5
+    agent_checkpoint: str = ""
+    predictor_path: str = ""
+    profiles_dir: str = ""
+    delta: float = 0.6
 
     def __post_init__(self):
         if not 0.1 <= self.poll_interval <= 60:
@@ -39,7 +51,13 @@ class ControllerConfig:
         if not 0.02 <= self.probe_duration <= 2:
             raise ConfigError(f"probe_duration must be in [0.02, 2] s, got {self.probe_duration}")
         if not 0 <= self.forward_idle_timeout <= 3600:
-            raise ConfigError(f"forward_idle_timeout must be in [0, 3600] s")
+            raise ConfigError("forward_idle_timeout must be in [0, 3600] s")
+        if not 1 <= self.worker_port <= 65535:
+            raise ConfigError(f"worker_port must be a TCP port, got {self.worker_port}")
+        if not 1 <= self.transfer_idle_timeout <= 600:
+            raise ConfigError("transfer_idle_timeout must be in [1, 600] s")
+        if not 0.0 <= self.delta <= 1.0:
+            raise ConfigError(f"delta must be in [0, 1], got {self.delta}")
 
     @classmethod
     def from_oslo(cls, group):
@@ -50,8 +68,7 @@ def register_options(conf):
     """Register the [sdncep] options and bind the REST API to loopback by default."""
     from oslo_config import cfg as oslo_cfg  # ryu's config library; only the app needs it
 
-    opts = [(oslo_cfg.IntOpt if f.type is int else oslo_cfg.FloatOpt)(
-                f.name, default=f.default, help=HELP[f.name])
-            for f in fields(ControllerConfig)]
+    kinds = {int: oslo_cfg.IntOpt, float: oslo_cfg.FloatOpt, str: oslo_cfg.StrOpt}
+    opts = [kinds[f.type](f.name, default=f.default, help=HELP[f.name]) for f in fields(ControllerConfig)]
     conf.register_opts(opts, group="sdncep")
     conf.set_default("wsapi_host", "127.0.0.1")

@@ -1,9 +1,12 @@
 """Ryu WSGI adapter for the northbound API (logic in controller.northbound)."""
 
+import json
+import time
+
 from ryu.app.wsgi import ControllerBase, route
 from webob import Response
 
-from controller import northbound
+from controller import metrics, northbound, plan_protocol
 
 PREFIX = "/sdncep/v1"
 APP_KEY = "sdncep_app"
@@ -38,3 +41,21 @@ class NorthboundController(ControllerBase):
     @route("sdncep", PREFIX + "/nodes/{name}", methods=["GET"])
     def node(self, req, name, **_kwargs):
         return self._reply(req, "node", name=name)
+
+    @route("sdncep", PREFIX + "/plan", methods=["POST"])
+    def plan(self, req, **_kwargs):
+        received_at = time.time()
+        try:
+            body = json.loads(req.body or b"null")
+            request = plan_protocol.PlanRequest.from_mapping(body)
+        except (ValueError, plan_protocol.PlanProtocolError) as exc:
+            return Response(status=400, content_type="application/json", charset="utf-8",
+                            text=json.dumps({"error": f"bad plan request: {exc}"}))
+        reply = self.app.plan(request, received_at)
+        return Response(status=200 if reply["ok"] else 409, content_type="application/json",
+                        charset="utf-8", text=json.dumps(reply))
+
+    @route("sdncep", "/metrics", methods=["GET"])
+    def metrics(self, req, **_kwargs):
+        return Response(status=200, content_type=metrics.CONTENT_TYPE.split(";")[0], charset="utf-8",
+                        body=self.app.metrics.render())

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark one SDN-CEP decision (predictor + masked forward + decode), p50/p99 in ms.
 
-    nice -n 10 .venv/bin/python scripts/bench_decision.py --agent results/agent/sdn_cep_2hop_lr1e-3.pt
+    nice -n 10 .venv/bin/python scripts/bench_decision.py --agent results/agent/sdn_cep_2hop.pt
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from scripts.train_agent import make_store  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--agent", default="results/agent/sdn_cep_2hop_lr1e-3.pt")
+    ap.add_argument("--agent", default="results/agent/sdn_cep_2hop.pt")
     ap.add_argument("--predictor", default="results/complexity.json")
     ap.add_argument("-n", type=int, default=5000, help="decisions timed")
     ap.add_argument("--profiles", default=None, help="profiles root (default: the repo's profiles/)")

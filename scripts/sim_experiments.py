@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Simulated experiments of SDN-CEP vs the baselines and the Oracle.
 
-    nice -n 10 .venv/bin/python scripts/sim_experiments.py --agent results/agent/sdn_cep_2hop_lr1e-3.pt
+    nice -n 10 .venv/bin/python scripts/sim_experiments.py --agent results/agent/sdn_cep_2hop.pt
 
 Produces in ``--out`` (default ``results/``): ``grid.csv`` (method x bandwidth x tasks),
 ``fig_latency_vs_bw.png``, ``fig_latency_vs_tasks.png``, ``fig_cost_vs_tasks.png``,
@@ -92,7 +92,7 @@ def bench_decision(agent: Agent, pred: ComplexityPredictor, store: ProfileStore,
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--agent", default="results/agent/sdn_cep_2hop_lr1e-3.pt", help="DQN checkpoint (.pt + .json)")
+    ap.add_argument("--agent", default="results/agent/sdn_cep_2hop.pt", help="DQN checkpoint (.pt + .json)")
     ap.add_argument("--extra-agent", action="append", default=[], metavar="LABEL=PATH",
                     help="another checkpoint to evaluate (e.g. sdn-cep-2hop=results/agent/x.pt); repeatable")
     ap.add_argument("--out", default="results", help="output directory")

@@ -97,7 +97,7 @@ class EdgeCloudHost(CPULimitedHost):
     def _worker_command(self, models):
         """A split-inference worker that also sends this host's heartbeats."""
         return [sys.executable, "-m", "runtime.worker", "--listen", f"0.0.0.0:{self.worker_port}",
-                "--name", self.name, "--models", models, "--heartbeat-role", self.role,
+                "--name", self.name, "--models", models, "--preload", "--heartbeat-role", self.role,
                 "--heartbeat-ip", self.IP(), "--heartbeat-prefixlen", str(self.defaultIntf().prefixLen or 8),
                 "--cgroup-root", self._cgroup_root()]
 

@@ -1,0 +1,113 @@
+"""Plan requests and replies between end devices and the controller.
+
+A device asks for a plan with a UDP datagram to ``PLAN_PORT`` (broadcast on its
+subnet, like heartbeats): the access switch hands it to the controller as a
+packet-in and the controller answers with a packet-out datagram to the device's
+source port. The same JSON bodies are accepted by ``POST /sdncep/v1/plan``.
+Payload: ``MAGIC`` + a JSON object, at most ``MAX_BODY`` bytes; anything else is
+refused with ``PlanProtocolError``.
+"""
+
+import ipaddress
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+
+PLAN_PORT = 47475
+MAGIC = b"SDNCEP-PLAN1"
+MAX_BODY = 1400            # fits one Ethernet frame with headers
+MAX_FEATURES = 32
+METHODS = ("sdn-cep", "only-cloud", "only-edge", "neurosurgeon", "dpto", "random", "oracle", "oracle-2hop")
+_TASK_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_MODEL = re.compile(r"^[a-z0-9_]{1,24}$")
+
+
+class PlanProtocolError(ValueError):
+    """A malformed plan request or reply."""
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    task_id: str
+    model: str
+    method: str = "sdn-cep"
+    device_ip: str = ""
+    features: tuple = ()         # cheap image features for the complexity predictor
+    q: float = None              # complexity score, if the device computed it
+    reply_port: int = None       # the device's result listener, to pin the result path too
+
+    def __post_init__(self):
+        if not isinstance(self.task_id, str) or not _TASK_ID.match(self.task_id):
+            raise PlanProtocolError("task_id must be 1-64 characters of [A-Za-z0-9_.:-]")
+        if not isinstance(self.model, str) or not _MODEL.match(self.model):
+            raise PlanProtocolError("model must be 1-24 characters of [a-z0-9_]")
+        if self.method not in METHODS:
+            raise PlanProtocolError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        try:
+            ipaddress.IPv4Address(self.device_ip)
+        except (ipaddress.AddressValueError, ValueError):
+            raise PlanProtocolError(f"device_ip must be an IPv4 address, got {self.device_ip!r}") from None
+        features = tuple(self.features or ())
+        if len(features) > MAX_FEATURES or not all(
+                isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) for f in features):
+            raise PlanProtocolError(f"features must be at most {MAX_FEATURES} finite numbers")
+        object.__setattr__(self, "features", features)
+        if self.q is not None and not (isinstance(self.q, (int, float)) and 0.0 <= self.q <= 1.0):
+            raise PlanProtocolError("q must be a number in [0, 1]")
+        if self.reply_port is not None and not (isinstance(self.reply_port, int) and 0 < self.reply_port < 65536):
+            raise PlanProtocolError("reply_port must be a TCP port number")
+
+    @classmethod
+    def from_mapping(cls, fields):
+        if not isinstance(fields, dict):
+            raise PlanProtocolError("a plan request must be a JSON object")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(fields) - known
+        if unknown:
+            raise PlanProtocolError(f"unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        missing = {"task_id", "model", "device_ip"} - set(fields)
+        if missing:
+            raise PlanProtocolError(f"missing field(s) {sorted(missing)}")
+        return cls(**fields)
+
+
+def _frame(body):
+    data = json.dumps(body, separators=(",", ":")).encode()
+    if len(data) > MAX_BODY:
+        raise PlanProtocolError(f"message of {len(data)} bytes exceeds {MAX_BODY}")
+    return MAGIC + data
+
+
+def _unframe(payload):
+    if not isinstance(payload, (bytes, bytearray)) or not payload.startswith(MAGIC):
+        raise PlanProtocolError("bad magic")
+    body = bytes(payload[len(MAGIC):])
+    if len(body) > MAX_BODY:
+        raise PlanProtocolError("message too large")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PlanProtocolError(f"not JSON: {exc}") from None
+
+
+def encode_request(request):
+    fields = asdict(request)
+    fields["features"] = list(request.features)
+    return _frame(fields)
+
+
+def decode_request(payload):
+    return PlanRequest.from_mapping(_unframe(payload))
+
+
+def encode_reply(reply):
+    """``reply`` is a JSON-able dict: {'task_id', 'ok', ...} (see controller.planner)."""
+    return _frame(reply)
+
+
+def decode_reply(payload):
+    reply = _unframe(payload)
+    if not isinstance(reply, dict) or "task_id" not in reply or "ok" not in reply:
+        raise PlanProtocolError("a reply needs task_id and ok")
+    return reply

@@ -1,0 +1,133 @@
+"""From a plan request and the live view to a plan and the transfers it needs.
+
+Pure (no Ryu): the app calls ``Planner.plan(view, request, now)`` and installs the
+returned transfers' rules. The view becomes the decision core's ``Snapshot``:
+every live edge and cloud host with its CPU share, busy fraction and queue from its
+heartbeats, and the available bandwidth (widest path, measured) from the requesting
+device to it and from it to the cloud. Then ``agents.decision.decide`` runs the
+requested method (a forward pass for SDN-CEP), and each hop of the plan is pinned
+to its widest path by ``controller.routing.plan_transfer``.
+"""
+
+from dataclasses import dataclass
+
+from controller.routing import RoutingError, plan_transfer
+from controller.view import HEARTBEAT_STALE_AFTER
+
+
+class PlanningError(RuntimeError):
+    """No plan can be made (unknown device, no live cloud, unknown method...)."""
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    reply: dict        # JSON-able answer for the device
+    transfers: tuple   # controller.routing.Transfer per hop (and the result path)
+
+
+class Planner:
+    def __init__(self, policies, store, cost=None, predictor=None, worker_port=9000, lan_bps=1e9,
+                 rule_idle_timeout=5, rule_hard_timeout=120):
+        self.policies = dict(policies)
+        self.store, self.cost, self.predictor = store, cost, predictor
+        self.worker_port, self.lan_bps = worker_port, lan_bps
+        self.timeouts = {"idle_timeout": rule_idle_timeout, "hard_timeout": rule_hard_timeout}
+
+    @classmethod
+    def from_files(cls, agent_checkpoint=None, predictor_path=None, profiles_dir=None, delta=0.6, **kwargs):
+        """Baselines always; SDN-CEP when a trained agent checkpoint is given."""
+        from agents.baselines import make_baselines
+        from agents.calibration import ProfileStore
+        from agents.complexity import ComplexityPredictor
+        from agents.config import CostConfig
+
+        store = ProfileStore(profiles_dir) if profiles_dir else ProfileStore()
+        policies = make_baselines(store)
+        predictor = ComplexityPredictor.load(predictor_path) if predictor_path else None
+        if agent_checkpoint:
+            from agents.dqn import SdnCepPolicy
+            policy = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta)
+            policies[policy.name] = policy
+        return cls(policies, store, CostConfig(), predictor, **kwargs)
+
+    # -- view -> snapshot ------------------------------------------------------
+    def _bandwidth(self, view, src_dpid, dst_dpid):
+        if src_dpid == dst_dpid:
+            return self.lan_bps
+        _, bottleneck = view.widest_path(src_dpid, dst_dpid)
+        return min(bottleneck, self.lan_bps)
+
+    def snapshot(self, view, device_ip, now):
+        from agents.decision import NodeState, Snapshot
+
+        device = view.host_by_ip(device_ip)
+        if device is None:
+            raise PlanningError(f"device {device_ip} is not in the view")
+        workers = [h for h in view.hosts() if h["role"] in ("edge", "cloud") and h.get("load")
+                   and now - h["load"]["at"] <= HEARTBEAT_STALE_AFTER]
+        clouds = [h for h in workers if h["role"] == "cloud"]
+        if not clouds:
+            raise PlanningError("no live cloud node in the view")
+        cloud = clouds[0]
+        nodes = []
+        for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
+            load = host["load"]
+            nodes.append(NodeState(
+                name=host["name"], role=host["role"], cpu_share=load["cpu_share"], busy=load["busy"],
+                queue_len=load["queue_len"], mem_free_bytes=load["mem_free_bytes"],
+                bw_to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"]),
+                bw_from_device_bps=self._bandwidth(view, device["dpid"], host["dpid"])))
+        edges = [h for h in workers if h["role"] == "edge"]
+        lan = min((self._bandwidth(view, a["dpid"], b["dpid"]) for a in edges for b in edges if a is not b),
+                  default=self.lan_bps)
+        return Snapshot(tuple(nodes), now, lan_bps=lan)
+
+    # -- plan --------------------------------------------------------------------
+    def complexity(self, request):
+        if request.q is not None:
+            return float(request.q)
+        if request.features and self.predictor is not None:
+            import numpy as np
+            return float(self.predictor.score_features(np.asarray(request.features, dtype=float)))
+        return None
+
+    def plan(self, view, request, now):
+        from agents.decision import Task, decide
+
+        policy = self.policies.get(request.method)
+        if policy is None:
+            raise PlanningError(f"method {request.method!r} is not available here "
+                                f"(loaded: {sorted(self.policies)})")
+        if request.model not in self.store.models():
+            raise PlanningError(f"no profile for model {request.model!r}; known: {list(self.store.models())}")
+        snapshot = self.snapshot(view, request.device_ip, now)
+        q = self.complexity(request)
+        plan = decide(policy, snapshot, Task(request.model, q=q, task_id=request.task_id), self.store, self.cost)
+        hops = []
+        for node, start, end in plan.hops:
+            host = view.host_by_name(node)
+            hops.append({"node": node, "ip": host["ip"], "port": self.worker_port, "start": start, "end": end})
+        transfers = self._transfers(view, request, hops)
+        latency = plan.latency
+        reply = {
+            "task_id": request.task_id, "ok": True, "method": request.method, "model": request.model, "q": q,
+            "hops": hops,
+            "predicted": {"latency_s": latency.total_s, "edge_s": latency.edge_s, "cloud_s": latency.cloud_s,
+                          "trans_s": latency.trans_s, "wait_s": latency.wait_s,
+                          "cost": plan.cost.total, "reward": plan.reward},
+            "paths": [{"src": t.src_ip, "dst": t.dst_ip,
+                       "switches": [view.graph.nodes[f"s:{d:016x}"]["name"] for d in t.switches],
+                       "bottleneck_mbps": None if t.bottleneck_bps == float("inf")
+                       else round(t.bottleneck_bps / 1e6, 3)} for t in transfers],
+        }
+        return PlannedTask(reply, tuple(transfers))
+
+    def _transfers(self, view, request, hops):
+        legs = [(request.device_ip, hops[0]["ip"], self.worker_port)]
+        legs += [(a["ip"], b["ip"], self.worker_port) for a, b in zip(hops, hops[1:]) if a["ip"] != b["ip"]]
+        if request.reply_port:
+            legs.append((hops[-1]["ip"], request.device_ip, request.reply_port))
+        try:
+            return [plan_transfer(view, src, dst, port, **self.timeouts) for src, dst, port in legs]
+        except RoutingError as exc:
+            raise PlanningError(str(exc)) from None

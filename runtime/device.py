@@ -1,0 +1,166 @@
+"""An end device: asks the controller for a plan per task, then runs the task.
+
+    python -m runtime.device --ip 10.0.0.2 --method sdn-cep --model alexnet \
+        --count 20 --arrivals poisson --rate 2 --out d1.json
+
+For every task it computes cheap image features, asks the controller for a plan
+with a UDP request that the access switch hands to the controller as a packet-in
+(controller.plan_protocol), sends the image along the returned hops with
+runtime.client, and writes one record per task: the plan, its predicted latency
+and cost, the measured latency with its per-stage breakdown, and the controller's
+overhead. Every task ends with a result or an explicit error: none is dropped.
+"""
+
+import argparse
+import ipaddress
+import json
+import logging
+import socket
+import sys
+import time
+import uuid
+
+import numpy as np
+
+from controller.plan_protocol import (PLAN_PORT, PlanProtocolError, PlanRequest, decode_reply,
+                                      encode_request)
+from runtime.client import Client, arrival_times
+from runtime.images import DEFAULT_NAMES, load_images
+from runtime.plan import Hop, Plan
+
+log = logging.getLogger("runtime.device")
+ARRIVALS = ("poisson", "fixed", "batch")
+
+
+class PlanUnavailable(RuntimeError):
+    """The controller did not answer, or refused to plan."""
+
+
+class PlanChannel:
+    """UDP plan requests broadcast on the device's subnet; replies come by packet-out."""
+
+    def __init__(self, ip, prefixlen=8, timeout=2.0, retries=2):
+        self.broadcast = str(ipaddress.ip_interface(f"{ip}/{prefixlen}").network.broadcast_address)
+        self.timeout, self.retries = timeout, retries
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        self.sock.bind((ip, 0))
+
+    def request(self, request):
+        payload = encode_request(request)
+        for _attempt in range(self.retries + 1):
+            self.sock.sendto(payload, (self.broadcast, PLAN_PORT))
+            deadline = time.monotonic() + self.timeout
+            while (left := deadline - time.monotonic()) > 0:
+                self.sock.settimeout(left)
+                try:
+                    data, _ = self.sock.recvfrom(4096)
+                except (socket.timeout, TimeoutError):
+                    break
+                try:
+                    reply = decode_reply(data)
+                except PlanProtocolError as exc:
+                    log.warning("ignoring bad plan reply: %s", exc)
+                    continue
+                if reply["task_id"] != request.task_id:
+                    continue  # a late answer to an earlier attempt
+                if not reply["ok"]:
+                    raise PlanUnavailable(reply.get("error", "refused"))
+                return reply
+        raise PlanUnavailable(f"no plan reply after {self.retries + 1} attempts")
+
+    def close(self):
+        self.sock.close()
+
+
+def features_of(image_chw):
+    from agents.complexity import image_features
+    return [round(float(v), 6) for v in image_features(np.transpose(image_chw, (1, 2, 0)))]
+
+
+def plan_from_reply(reply):
+    return Plan(reply["model"], tuple(Hop(h["ip"], h["port"], h["start"], h["end"]) for h in reply["hops"]))
+
+
+def _failed(base, code, message):
+    return dict(base, status="error", error_code=code, error_message=message, latency_s=None, e2e_s=None)
+
+
+def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,
+        prefixlen=8, plan_timeout=2.0, tag=None):
+    """Run ``count`` tasks; return one record per task."""
+    pictures = load_images(images)
+    features = {name: features_of(x) for name, x in pictures}
+    offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
+    channel = PlanChannel(ip, prefixlen, plan_timeout)
+    records, submitted = [], []
+    with Client(listen=(ip, 0), reply_host=ip) as client:
+        t0 = time.time()
+        for i, offset in enumerate(offsets):
+            if (delay := t0 + offset - time.time()) > 0:
+                time.sleep(delay)
+            name, x = pictures[i % len(pictures)]
+            base = {"seq": i, "tag": tag, "method": method, "model": model, "image": name, "arrival_s": offset,
+                    "task_id": f"{ip}-{uuid.uuid4().hex[:12]}"}
+            arrived = time.time()
+            request = PlanRequest(base["task_id"], model, method, ip, features=features[name],
+                                  reply_port=client.reply_port)
+            try:
+                reply = channel.request(request)
+                plan = plan_from_reply(reply)
+            except (PlanUnavailable, PlanProtocolError, KeyError, ValueError) as exc:
+                records.append(_failed(base, "no_plan", str(exc)))
+                continue
+            base.update(plan=str(plan), q=reply.get("q"), plan_rtt_s=time.time() - arrived,
+                        controller_overhead_s=reply.get("controller_overhead_s"),
+                        flows_confirmed=reply.get("flows_confirmed"),
+                        paths=reply.get("paths"),
+                        **{f"predicted_{k}": v for k, v in reply["predicted"].items()})
+            try:
+                task = client.submit(plan, x, topk=1)
+            except (OSError, ValueError) as exc:
+                records.append(_failed(base, "send_failed", str(exc)))
+                continue
+            submitted.append((base, arrived, task))
+        for base, arrived, task in submitted:
+            result = client.wait(task, max(timeout - (time.time() - arrived), 0.1))
+            record = dict(base, status=result.status, error_code=result.error_code,
+                          error_message=result.error_message,
+                          top1=result.classes[0] if result.classes else None,
+                          latency_s=result.latency_s if result.status == "ok" else None,
+                          e2e_s=result.t_done - arrived if result.status == "ok" else None)
+            record.update(result.breakdown())
+            records.append(record)
+    channel.close()
+    return sorted(records, key=lambda r: r["seq"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Run inference tasks from an end device.")
+    parser.add_argument("--ip", required=True, help="this device's IP address")
+    parser.add_argument("--prefixlen", type=int, default=8)
+    parser.add_argument("--method", default="sdn-cep")
+    parser.add_argument("--model", default="alexnet")
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--arrivals", choices=ARRIVALS, default="poisson")
+    parser.add_argument("--rate", type=float, default=1.0, help="tasks/s for poisson and fixed arrivals")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=60.0, help="per-task deadline, seconds")
+    parser.add_argument("--images", default=",".join(DEFAULT_NAMES))
+    parser.add_argument("--tag", default=None, help="copied into every record (e.g. the bandwidth level)")
+    parser.add_argument("--out", required=True, help="JSON records file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.count < 1 or args.rate <= 0:
+        parser.error("--count must be >= 1 and --rate > 0")
+    records = run(args.ip, args.method, args.model, args.count, args.arrivals, args.rate, args.seed,
+                  args.timeout, tuple(args.images.split(",")), args.prefixlen, tag=args.tag)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(records, handle, default=float)
+    failed = sum(r["status"] != "ok" for r in records)
+    print(f"{len(records)} tasks, {failed} failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
