@@ -18,7 +18,9 @@ PLAN_PORT = 47475
 MAGIC = b"SDNCEP-PLAN1"
 MAX_BODY = 1400            # fits one Ethernet frame with headers
 MAX_FEATURES = 32
-METHODS = ("sdn-cep", "only-cloud", "only-edge", "neurosurgeon", "dpto", "random", "oracle", "oracle-2hop")
+METHODS = ("sdn-cep", "only-cloud", "only-edge", "neurosurgeon", "dpto", "random", "oracle", "oracle-2hop",
+           "fixed")
+MAX_HOPS = 8
 _TASK_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _MODEL = re.compile(r"^[a-z0-9_]{1,24}$")
 
@@ -36,6 +38,7 @@ class PlanRequest:
     features: tuple = ()         # cheap image features for the complexity predictor
     q: float = None              # complexity score, if the device computed it
     reply_port: int = None       # the device's result listener, to pin the result path too
+    hops: tuple = ()             # method "fixed" only: ((node, start, end), ...) chosen by the device
 
     def __post_init__(self):
         if not isinstance(self.task_id, str) or not _TASK_ID.match(self.task_id):
@@ -57,6 +60,14 @@ class PlanRequest:
             raise PlanProtocolError("q must be a number in [0, 1]")
         if self.reply_port is not None and not (isinstance(self.reply_port, int) and 0 < self.reply_port < 65536):
             raise PlanProtocolError("reply_port must be a TCP port number")
+        hops = tuple(tuple(h) for h in (self.hops or ()) if isinstance(h, (list, tuple)))
+        if len(hops) != len(self.hops or ()) or len(hops) > MAX_HOPS or not all(
+                len(h) == 3 and isinstance(h[0], str) and all(isinstance(v, int) and v >= 0 for v in h[1:])
+                for h in hops):
+            raise PlanProtocolError(f"hops must be at most {MAX_HOPS} [node, start, end] triples")
+        if (self.method == "fixed") != bool(hops):
+            raise PlanProtocolError("hops are required with method 'fixed' and only with it")
+        object.__setattr__(self, "hops", hops)
 
     @classmethod
     def from_mapping(cls, fields):
@@ -94,6 +105,7 @@ def _unframe(payload):
 def encode_request(request):
     fields = asdict(request)
     fields["features"] = list(request.features)
+    fields["hops"] = [list(h) for h in request.hops]
     return _frame(fields)
 
 

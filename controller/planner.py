@@ -91,18 +91,36 @@ class Planner:
             return float(self.predictor.score_features(np.asarray(request.features, dtype=float)))
         return None
 
+    def _fixed(self, snapshot, request):
+        """The device's own placement, checked and priced by the cost model."""
+        from agents.cost import Plan, check_plan, priced
+        from agents.decision import view_from_snapshot
+
+        view = view_from_snapshot(snapshot, request.model, self.store)
+        try:
+            plan = Plan(request.model, request.hops)
+        except ValueError as exc:
+            raise PlanningError(f"bad fixed plan: {exc}") from None
+        problems = check_plan(plan, view, self.store, self.cost)
+        if problems:
+            raise PlanningError(f"fixed plan infeasible: {'; '.join(problems)}")
+        return priced(plan, view, self.store, self.cost)
+
     def plan(self, view, request, now):
         from agents.decision import Task, decide
 
         policy = self.policies.get(request.method)
-        if policy is None:
+        if policy is None and request.method != "fixed":
             raise PlanningError(f"method {request.method!r} is not available here "
                                 f"(loaded: {sorted(self.policies)})")
         if request.model not in self.store.models():
             raise PlanningError(f"no profile for model {request.model!r}; known: {list(self.store.models())}")
         snapshot = self.snapshot(view, request.device_ip, now)
         q = self.complexity(request)
-        plan = decide(policy, snapshot, Task(request.model, q=q, task_id=request.task_id), self.store, self.cost)
+        if request.method == "fixed":
+            plan = self._fixed(snapshot, request)
+        else:
+            plan = decide(policy, snapshot, Task(request.model, q=q, task_id=request.task_id), self.store, self.cost)
         hops = []
         for node, start, end in plan.hops:
             host = view.host_by_name(node)

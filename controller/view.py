@@ -185,11 +185,21 @@ class GlobalView:
             return float("inf")
         return max(data["capacity_bps"] - data["rate_bps"], 0.0)
 
-    def widest_path(self, src_dpid, dst_dpid):
+    def widest_path(self, src_dpid, dst_dpid, tolerance=0.1):
         """(dpids, bottleneck bits/s): the switch path with most available bandwidth.
 
-        Ties go to the path with fewer hops. Returns (None, 0.0) if unreachable.
+        Widths within ``tolerance`` (relative) of each other count as equal, so that
+        measurement noise does not buy a detour: among those, fewer hops win.
+        Returns (None, 0.0) if unreachable.
         """
+        def better(width, hops, known):
+            if known is None:
+                return True
+            known_width, known_hops = known
+            if width > known_width * (1 + tolerance):
+                return True
+            return width >= known_width * (1 - tolerance) and hops < known_hops
+
         graph = self.switch_graph()
         source, target = switch_id(src_dpid), switch_id(dst_dpid)
         if source not in graph or target not in graph:
@@ -205,8 +215,7 @@ class GlobalView:
                 continue
             for nxt in graph.successors(node):
                 width = min(-neg_width, self.available_bps(node, nxt))
-                known = best.get(nxt)
-                if known is None or width > known[0] or (width == known[0] and hops + 1 < known[1]):
+                if better(width, hops + 1, best.get(nxt)):
                     best[nxt] = (width, hops + 1)
                     previous[nxt] = node
                     heapq.heappush(heap, (-width, hops + 1, nxt))

@@ -18,17 +18,19 @@ Model (one per segment kind, plus a pooled fallback for kinds never seen in trai
   class that was never profiled.
 * Each kind's weights are finally rescaled so that the median ratio measured/predicted
   on the training rows is 1 (a relative-error least-squares fit under-predicts).
-* ``chain_factor`` = median of ``measured_full_s / total_median_s`` over the training
-  profiles: running segments back to back is a little slower than the sum of the
-  segments timed one at a time (colder caches). :meth:`LatencyPredictor.predict_model`
-  applies it by default so sums over consecutive segments predict an edge or cloud
-  run; :meth:`LatencyPredictor.predict_segment` does not.
+* Chain factor = median of ``measured_full_s / total_median_s``, per model (over its
+  training profiles) and pooled (``chain_factor``, used for models not trained on):
+  running segments back to back is a little slower than the sum of the segments timed
+  one at a time (colder caches). :meth:`LatencyPredictor.predict_model` applies it by
+  default so sums over consecutive segments predict an edge or cloud run;
+  :meth:`LatencyPredictor.predict_segment` does not.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -53,9 +55,13 @@ def _features(flops: float, params: float, in_bytes: float, out_bytes: float) ->
     return np.array([1.0, flops, params, in_bytes, out_bytes], dtype=float)
 
 
+def _is_real(v: Any) -> bool:
+    """A real number (numpy scalars included), not a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
 def _effective_share(cpu_share: float) -> float:
-    if isinstance(cpu_share, bool) or not isinstance(cpu_share, (int, float)) \
-            or not math.isfinite(cpu_share) or cpu_share <= 0:
+    if not _is_real(cpu_share) or not math.isfinite(cpu_share) or cpu_share <= 0:
         raise ValueError(f"cpu_share must be a number of cores > 0, got {cpu_share!r}")
     return min(float(cpu_share), 1.0)
 
@@ -76,12 +82,19 @@ def _fit_relative_nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w
 
 
-def fit_chain_factor(profiles: Sequence[Mapping[str, Any]]) -> float:
-    """Median of measured_full_s / total_median_s: how much slower a contiguous run of
-    segments is than the sum of the segments timed one by one (caches are colder)."""
-    ratios = [p["measured_full_s"] / p["total_median_s"] for p in profiles
-              if p["total_median_s"] > 0 and p["measured_full_s"] > 0]
-    return float(np.median(ratios)) if ratios else 1.0
+def fit_chain_factors(profiles: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Median of measured_full_s / total_median_s per model and pooled (key ``"*"``):
+    how much slower a contiguous run of segments is than the sum of the segments timed
+    one by one (caches are colder)."""
+    ratios: dict[str, list[float]] = defaultdict(list)
+    for p in profiles:
+        if p["total_median_s"] > 0 and p["measured_full_s"] > 0:
+            r = p["measured_full_s"] / p["total_median_s"]
+            ratios[p["model"]].append(r)
+            ratios[FALLBACK].append(r)
+    out = {k: float(np.median(v)) for k, v in ratios.items()}
+    out.setdefault(FALLBACK, 1.0)
+    return out
 
 
 def fit_share_exponent(profiles: Sequence[Mapping[str, Any]]) -> float:
@@ -110,7 +123,7 @@ class LatencyPredictor:
         self.weights: dict[str, np.ndarray] = {}
         self.counts: dict[str, int] = {}
         self.share_exponent: float = 1.0
-        self.chain_factor: float = 1.0
+        self.chain_factors: dict[str, float] = {FALLBACK: 1.0}
         self.trained_on: list[str] = []
 
     # ----------------------------------------------------------------- fitting
@@ -139,7 +152,7 @@ class LatencyPredictor:
             weights[kind] = _fit_relative_nnls(x, y)
             counts[kind] = len(data)
         self.weights, self.counts, self.share_exponent = weights, counts, float(alpha)
-        self.chain_factor = fit_chain_factor(loaded)
+        self.chain_factors = fit_chain_factors(loaded)
         self.trained_on = sorted({f"{p['model']}@{p['host_class']}" for p in loaded})
         return self
 
@@ -155,7 +168,7 @@ class LatencyPredictor:
         self._check_fitted()
         for name, v in (("flops", flops), ("params", params), ("in_bytes", in_bytes),
                         ("out_bytes", out_bytes)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            if not (_is_real(v) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         share = _effective_share(cpu_share)
         w = self.weights.get(kind, self.weights[FALLBACK])
@@ -167,28 +180,40 @@ class LatencyPredictor:
         """Per-segment predicted seconds (segment 1..m) of a ``PartitionedModel`` or a
         profile (path or dict; only its static fields are used).
 
-        With ``contiguous`` (default) each value is multiplied by :attr:`chain_factor`,
+        With ``contiguous`` (default) each value is multiplied by the model's chain
+        factor (:meth:`chain_factor_for`),
         so the sum over any run of consecutive segments predicts running them back to
         back (as an edge or cloud host does); without it, each value predicts the
         segment timed on its own like ``predict_segment``."""
         if hasattr(model_or_profile, "segment_flops"):
             m = model_or_profile
+            name = m.name
             rows = [(m.segment_kinds[i - 1], m.segment_flops(i), m.segment_params(i),
                      m.output_bytes(i - 1), m.output_bytes(i))
                     for i in range(1, m.num_segments + 1)]
         else:
             prof = load_profile(model_or_profile)
+            name = prof["model"]
             rows = [(s["kind"], s["flops"], s["params"], s["in_bytes"], s["out_bytes"])
                     for s in prof["segments"]]
-        factor = self.chain_factor if contiguous else 1.0
+        factor = self.chain_factor_for(name) if contiguous else 1.0
         return [factor * self.predict_segment(*row, cpu_share) for row in rows]
+
+    @property
+    def chain_factor(self) -> float:
+        """Pooled chain factor (for models the predictor was not trained on)."""
+        return self.chain_factors[FALLBACK]
+
+    def chain_factor_for(self, model_name: str) -> float:
+        return self.chain_factors.get(model_name, self.chain_factors[FALLBACK])
 
     # ----------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
         return {
             "format": FORMAT, "version": FORMAT_VERSION, "features": list(FEATURES),
-            "share_exponent": self.share_exponent, "chain_factor": self.chain_factor,
+            "share_exponent": self.share_exponent,
+            "chain_factors": dict(sorted(self.chain_factors.items())),
             "trained_on": self.trained_on,
             "kinds": {k: {"weights": [float(v) for v in w], "samples": self.counts[k]}
                       for k, w in sorted(self.weights.items())},
@@ -211,7 +236,10 @@ class LatencyPredictor:
             self.weights[kind] = w
             self.counts[kind] = int(entry.get("samples", 0))
         self.share_exponent = float(d["share_exponent"])
-        self.chain_factor = float(d["chain_factor"])
+        factors = d.get("chain_factors")
+        if not isinstance(factors, Mapping) or FALLBACK not in factors:
+            raise ValueError(f"'chain_factors' must be an object with a {FALLBACK!r} entry")
+        self.chain_factors = {str(k): float(v) for k, v in factors.items()}
         self.trained_on = list(d.get("trained_on", []))
         return self
 

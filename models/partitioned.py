@@ -11,8 +11,10 @@ batch-1 forward pass with hooks (see :meth:`PartitionedModel._analyse`).
 from __future__ import annotations
 
 import math
+import operator
+import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -81,6 +83,7 @@ class PartitionedModel(nn.Module):
         self.segments = nn.ModuleList(s.module for s in segments)
         self._shapes: list[tuple[int, ...]] | None = None
         self._flops: list[int] | None = None
+        self._analyse_lock = threading.Lock()
         self.eval()
 
     # ----------------------------------------------------------------- structure
@@ -93,19 +96,36 @@ class PartitionedModel(nn.Module):
         """``m+1`` names: ``"input"``, the names of segments 1..m-1, ``"output"``."""
         return ["input", *self.segment_names[:-1], "output"]
 
-    def _check_point(self, k: int) -> int:
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= self.num_segments:
-            raise ValueError(f"point must be an int in 0..{self.num_segments}, got {k!r}")
-        return k
-
-    def _check_segment(self, i: int) -> int:
-        if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= self.num_segments:
-            raise ValueError(f"segment must be an int in 1..{self.num_segments}, got {i!r}")
+    @staticmethod
+    def _as_index(v: Any, lo: int, hi: int, what: str) -> int:
+        """``v`` as a Python int in ``lo..hi`` (numpy/torch integers accepted, bools not)."""
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            i = operator.index(v)
+        except TypeError:
+            raise ValueError(f"{what} must be an int in {lo}..{hi}, got {v!r}") from None
+        if not lo <= i <= hi:
+            raise ValueError(f"{what} must be an int in {lo}..{hi}, got {v!r}")
         return i
+
+    def _check_point(self, k: Any) -> int:
+        return self._as_index(k, 0, self.num_segments, "point")
+
+    def _check_segment(self, i: Any) -> int:
+        return self._as_index(i, 1, self.num_segments, "segment")
 
     # ----------------------------------------------------------------- analysis
     def _analyse(self) -> None:
-        """One batch-1 forward pass recording each point's shape and each segment's MACs."""
+        """One batch-1 forward pass recording each point's shape and each segment's MACs.
+
+        Safe while other threads call :meth:`run`: the hooks count only this thread."""
+        with self._analyse_lock:
+            if self._shapes is None:
+                self._analyse_locked()
+
+    def _analyse_locked(self) -> None:
+        me = threading.get_ident()
         shapes = [self.input_shape]
         flops: list[int] = []
         x = torch.zeros((1, *self.input_shape))
@@ -114,7 +134,8 @@ class PartitionedModel(nn.Module):
                 counted = [0]
 
                 def hook(mod, args, out, counted=counted):
-                    counted[0] += _layer_flops(mod, args[0], out)
+                    if threading.get_ident() == me:
+                        counted[0] += _layer_flops(mod, args[0], out)
 
                 handles = [
                     m.register_forward_hook(hook)
@@ -128,11 +149,11 @@ class PartitionedModel(nn.Module):
                         h.remove()
                 shapes.append(tuple(x.shape[1:]))
                 flops.append(counted[0])
-        self._shapes, self._flops = shapes, flops
+        self._flops, self._shapes = flops, shapes  # _shapes last: it marks "done"
 
     def output_shape(self, k: int) -> tuple[int, ...]:
         """Shape of the tensor at point ``k`` without the batch dimension."""
-        self._check_point(k)
+        k = self._check_point(k)
         if self._shapes is None:
             self._analyse()
         return self._shapes[k]
@@ -143,13 +164,13 @@ class PartitionedModel(nn.Module):
 
     def segment_flops(self, i: int) -> int:
         """Multiply-adds of segment ``i`` (1-based) for batch 1, measured with hooks."""
-        self._check_segment(i)
+        i = self._check_segment(i)
         if self._flops is None:
             self._analyse()
         return self._flops[i - 1]
 
     def segment_params(self, i: int) -> int:
-        self._check_segment(i)
+        i = self._check_segment(i)
         return sum(p.numel() for p in self.segments[i - 1].parameters())
 
     def parameter_count(self) -> int:
@@ -159,8 +180,7 @@ class PartitionedModel(nn.Module):
     def run(self, x: torch.Tensor, start: int, end: int) -> torch.Tensor:
         """Run segments ``start+1..end``: map the (batched) tensor at point ``start``
         to the tensor at point ``end``. ``start == end`` returns ``x`` unchanged."""
-        self._check_point(start)
-        self._check_point(end)
+        start, end = self._check_point(start), self._check_point(end)
         if start > end:
             raise ValueError(f"start point {start} is after end point {end}")
         if self.training:

@@ -4,9 +4,10 @@ Timing method: torch runs single-threaded. For each segment the input activation
 precomputed (one prefix chain per model); after ``warmup`` calls, each of ``repeats``
 samples times a block of back-to-back calls lasting at least ``min_sample_s`` and
 records the per-call mean of that block. Sampling rounds are interleaved over the
-segments, so load from other processes on a shared machine spreads evenly. Blocks that span several CFS periods make
-the sample include its fair part of throttling, so ``median_s`` under a quota is the
-expected per-call latency and not the latency of a lucky unthrottled call.
+segments (and the whole model), so load from other processes on a shared machine
+spreads evenly. Blocks that span several CFS periods make each sample include its fair
+part of throttling, so ``median_s`` under a quota is the expected per-call latency and
+not the latency of a lucky unthrottled call.
 """
 
 from __future__ import annotations

@@ -86,8 +86,20 @@ def _failed(base, code, message):
     return dict(base, status="error", error_code=code, error_message=message, latency_s=None, e2e_s=None)
 
 
+def parse_hops(text):
+    """'e1:0-5,cloud:5-11' -> (('e1', 0, 5), ('cloud', 5, 11)) for method 'fixed'."""
+    hops = []
+    for part in filter(None, text.split(",")):
+        node, _, span = part.partition(":")
+        start, _, end = span.partition("-")
+        if not (node and start.isdigit() and end.isdigit()):
+            raise ValueError(f"bad hop {part!r}; expected NODE:START-END")
+        hops.append((node, int(start), int(end)))
+    return tuple(hops)
+
+
 def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,
-        prefixlen=8, plan_timeout=2.0, tag=None):
+        prefixlen=8, plan_timeout=2.0, tag=None, hops=()):
     """Run ``count`` tasks; return one record per task."""
     pictures = load_images(images)
     features = {name: features_of(x) for name, x in pictures}
@@ -104,7 +116,7 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
                     "task_id": f"{ip}-{uuid.uuid4().hex[:12]}"}
             arrived = time.time()
             request = PlanRequest(base["task_id"], model, method, ip, features=features[name],
-                                  reply_port=client.reply_port)
+                                  reply_port=client.reply_port, hops=hops)
             try:
                 reply = channel.request(request)
                 plan = plan_from_reply(reply)
@@ -148,13 +160,19 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=60.0, help="per-task deadline, seconds")
     parser.add_argument("--images", default=",".join(DEFAULT_NAMES))
     parser.add_argument("--tag", default=None, help="copied into every record (e.g. the bandwidth level)")
+    parser.add_argument("--hops", default="", help="with --method fixed: NODE:START-END[,...] chosen here")
     parser.add_argument("--out", required=True, help="JSON records file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.count < 1 or args.rate <= 0:
         parser.error("--count must be >= 1 and --rate > 0")
+    try:
+        hops = parse_hops(args.hops)
+        PlanRequest("check", args.model, args.method, args.ip, hops=hops)
+    except (ValueError, PlanProtocolError) as exc:
+        parser.error(str(exc))
     records = run(args.ip, args.method, args.model, args.count, args.arrivals, args.rate, args.seed,
-                  args.timeout, tuple(args.images.split(",")), args.prefixlen, tag=args.tag)
+                  args.timeout, tuple(args.images.split(",")), args.prefixlen, tag=args.tag, hops=hops)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(records, handle, default=float)
     failed = sum(r["status"] != "ok" for r in records)

@@ -5,7 +5,8 @@ Run from the repository root:
     .venv/bin/python -m scripts.profile_models --host-class cloud edge-large edge-small
     .venv/bin/python -m scripts.profile_models --host-class edge-small --models vgg16 --repeats 3
     .venv/bin/python -m scripts.profile_models --host-class lab --cpu-share 0.3
-    .venv/bin/python -m scripts.profile_models --evaluate [--fit-out profiles/latency_predictor.json]
+    .venv/bin/python -m scripts.profile_models --evaluate \
+        [--fit-out profiles/latency_predictor.json]
 
 A CPU share below one core is applied with a cgroup-v1 CPU quota (needs root).
 Profiles are written to ``<out>/<host_class>/<model>.json``.
@@ -65,6 +66,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             ap.error(f"unknown host class {hc!r} (known: {', '.join(HOST_CLASSES)}); "
                      "give --cpu-share for a new one")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in MODEL_NAMES]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(MODEL_NAMES)}")
     return args
 
 

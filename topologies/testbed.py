@@ -116,6 +116,10 @@ class Testbed:
             body = reply.read().decode()
             return json.loads(body) if reply.headers.get_content_type() == "application/json" else body
 
+    def rest_text(self, path, timeout=5):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}{path}", timeout=timeout) as reply:
+            return reply.read().decode()
+
     def _rest_up(self):
         if self.ryu.poll() is not None:
             raise TestbedError(f"ryu-manager exited ({self.ryu.returncode}); see {self.controller_log}")

@@ -98,3 +98,15 @@ def test_numpy_forward_equals_torch(trained):
         ref = agent.q(torch.as_tensor(obs)).numpy()
     for o, r in zip(obs, ref):
         assert np.allclose(agent.q_values(o), r, atol=1e-5)
+
+
+def test_two_hop_agent_smoke_and_decide(tmp_path):
+    args = Args(total_episodes=3, tasks_min=10, tasks_max=12, learning_starts=16, batch_size=8, buffer_size=64,
+                two_hop=True, progress=False, out_dir=str(tmp_path), exp_name="two")
+    agent, rows = train(args, CostConfig(), STORE)
+    assert agent.codec.n > agent.codec.n_single and len(rows) == 3
+    cost = CostConfig()
+    for bw in (1e6, 1e8):
+        plan = decide(SdnCepPolicy(agent, use_gate=False), _snapshot(bw), Task("alexnet", q=0.0), STORE, cost)
+        assert check_plan(plan, view_from_snapshot(_snapshot(bw), "alexnet", STORE), STORE, cost) == ()
+        assert plan.latency.total_s > 0

@@ -91,6 +91,13 @@ def test_share_exponent_is_fitted():
     assert fit_share_exponent([synthetic_profile("a", "cloud", 1.0, 0)]) == 1.0
 
 
+def test_numpy_scalars_accepted(fitted):
+    args = ("conv", 3e8, 4e6, 8e5, 2e5, 0.5)
+    np_args = ("conv", np.int64(300_000_000), np.int64(4_000_000), np.float32(8e5),
+               np.int32(200_000), np.float64(0.5))
+    assert fitted.predict_segment(*np_args) == pytest.approx(fitted.predict_segment(*args))
+
+
 def test_monotone_in_work(fitted):
     small = fitted.predict_segment("block", 1e8, 1e5, 1e5, 1e5, 0.5)
     big = fitted.predict_segment("block", 1e9, 1e6, 1e6, 1e6, 0.5)
@@ -173,3 +180,15 @@ def test_chain_factor_scales_contiguous_predictions():
     assert alone == pytest.approx([s["median_s"] for s in test["segments"]], rel=1e-3)
     assert sum(chained) == pytest.approx(test["measured_full_s"], rel=1e-3)
     assert LatencyPredictor.from_dict(pred.to_dict()).chain_factor == pred.chain_factor
+
+
+def test_chain_factor_per_model_with_pooled_fallback():
+    profs = synthetic_set()
+    for p in profs:
+        p["measured_full_s"] = (1.3 if p["model"] == "m0" else 1.0) * p["total_median_s"]
+    pred = LatencyPredictor().fit(profs)
+    assert pred.chain_factor_for("m0") == pytest.approx(1.3)
+    assert pred.chain_factor_for("m1") == pytest.approx(1.0)
+    assert pred.chain_factor_for("never-seen") == pred.chain_factor == pytest.approx(1.0)
+    again = LatencyPredictor.from_dict(json.loads(json.dumps(pred.to_dict())))
+    assert again.chain_factors == pred.chain_factors

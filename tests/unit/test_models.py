@@ -119,6 +119,10 @@ def test_run_bounds(zoo):
             m.run(x, start, end)
     with pytest.raises(ValueError):
         m.output_bytes(m.num_segments + 1)
+    # numpy / torch integers are fine (plans often come from argmax)
+    import numpy as np
+    assert m.output_bytes(np.int64(1)) == m.output_bytes(1) == 774400
+    assert m.run(x, np.int64(0), torch.tensor(0)) is x
     with pytest.raises(ValueError):
         m.segment_flops(0)
     with pytest.raises(ValueError):
@@ -141,3 +145,26 @@ def test_batch_dimension_passes_through(zoo):
     y = m.run(torch.zeros(2, 3, 224, 224), 0, 3)
     assert tuple(y.shape) == (2, *m.output_shape(3))
     assert math.prod(y.shape[1:]) * 4 == m.output_bytes(3)
+
+
+def test_flops_unaffected_by_concurrent_runs(zoo):
+    """The lazy FLOP count hooks only the analysing thread (workers run models in threads)."""
+    import threading
+
+    expected = [zoo["mobilenet_v2"].segment_flops(i) for i in range(1, 22)]
+    fresh = build_model("mobilenet_v2")
+    stop = threading.Event()
+
+    def spin():
+        x = torch.zeros(1, 3, 224, 224)
+        while not stop.is_set():
+            fresh.run(x, 0, fresh.num_segments)
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        got = [fresh.segment_flops(i) for i in range(1, 22)]
+    finally:
+        stop.set()
+        t.join()
+    assert got == expected
