@@ -70,3 +70,29 @@ def plan_transfer(view, src_ip, dst_ip, dst_port, src_port=None, idle_timeout=5,
         back = src["port"] if i == 0 else view.out_port(dpid, switches[i - 1])
         rules += [FlowRule(dpid, forward, out, **timeouts), FlowRule(dpid, backward, back, **timeouts)]
     return Transfer(src_ip, dst_ip, dst_port, tuple(switches), bottleneck, tuple(rules))
+
+
+class InstalledRules:
+    """Remembers transfer rules recently sent, so repeated plans skip re-sending them.
+
+    A rule installed less than half its idle timeout ago cannot have idled out yet,
+    so an identical rule (same switch, match and output) need not be sent again:
+    consecutive tasks of a batch then cost no FlowMod and no barrier round trip.
+    """
+
+    def __init__(self):
+        self._sent = {}
+
+    def needed(self, rules, now):
+        """The rules of ``rules`` that must be (re)sent; marks them as sent at ``now``."""
+        out = []
+        for rule in rules:
+            key = (rule.dpid, rule.match)
+            sent = self._sent.get(key)
+            if sent is None or sent[0] != rule.out_port or now - sent[1] >= rule.idle_timeout / 2:
+                self._sent[key] = (rule.out_port, now)
+                out.append(rule)
+        if len(self._sent) > 10000:
+            horizon = max(r.hard_timeout for r in rules) if rules else 0
+            self._sent = {k: v for k, v in self._sent.items() if now - v[1] < horizon}
+        return out

@@ -126,6 +126,7 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
             base.update(plan=str(plan), q=reply.get("q"), plan_rtt_s=time.time() - arrived,
                         controller_overhead_s=reply.get("controller_overhead_s"),
                         flows_confirmed=reply.get("flows_confirmed"),
+                        overhead_parts_s=reply.get("overhead_parts_s"),
                         paths=reply.get("paths"),
                         **{f"predicted_{k}": v for k, v in reply["predicted"].items()})
             try:

@@ -103,6 +103,7 @@ def main(argv=None) -> int:
                     help="train a DQN per model for the per-model figure (0: use the Oracle as 'collaborative')")
     ap.add_argument("--learning-rate", type=float, default=1e-3, help="lr of the extra training runs")
     ap.add_argument("--quick", action="store_true", help="small grid for a smoke run")
+    ap.add_argument("--grid-only", action="store_true", help="only the bandwidth x tasks grid and the checks")
     ap.add_argument("--profiles", default=None,
                     help="profiles root; default the repo's profiles/; 'synthetic' for built-in ones")
     ns = ap.parse_args(argv)
@@ -175,10 +176,16 @@ def main(argv=None) -> int:
                       "max_reward_gap_vs_oracle": max(gaps.values()),
                       "reward_within_5pct_every_cell": max(gaps.values()) <= 0.05,
                       "max_reward_gap_vs_oracle_2hop": max(gaps2.values()),
-                      "worst_cell": str(max(gaps, key=gaps.get))}
+                      "worst_cell": str(max(gaps, key=gaps.get)),
+                      "cells_within_5pct_of_oracle_2hop": f"{sum(g <= 0.05 for g in gaps2.values())}/{n_cells}",
+                      "worst_cell_vs_oracle_2hop": str(max(gaps2, key=gaps2.get))}
     print("\nacceptance checks:")
     for me, c in checks.items():
         print(f"  {me}: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in c.items()))
+
+    (out / "checks.json").write_text(json.dumps(checks, indent=1, default=str))
+    if ns.grid_only:
+        return 0
 
     # ---------------------------------------------------------------- figures
     plot_order = ("sdn-cep", "only-cloud", "only-edge", "neurosurgeon", "dpto", "oracle")

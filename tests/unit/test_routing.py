@@ -46,3 +46,16 @@ def test_source_port_matched_when_given(view):
 def test_unknown_host_is_a_clear_error(view):
     with pytest.raises(RoutingError, match="10.9.9.9"):
         plan_transfer(view, "10.0.0.1", "10.9.9.9", 9000)
+
+
+def test_installed_rules_skip_fresh_duplicates(view):
+    from controller.routing import InstalledRules
+    rules = plan_transfer(view, "10.0.0.1", "10.0.0.5", 9000, idle_timeout=4).rules
+    cache = InstalledRules()
+    assert cache.needed(rules, now=0.0) == list(rules)
+    assert cache.needed(rules, now=1.9) == []          # < idle/2: still installed
+    assert cache.needed(rules, now=4.0) == list(rules)  # might have idled out: resend
+    view.update_capacity(LinkKey(1, 1, 2, 1), 1e6, 5.0)
+    moved = plan_transfer(view, "10.0.0.1", "10.0.0.5", 9000, idle_timeout=4).rules
+    resent = cache.needed(moved, now=4.5)  # new path via switch 3: only rules that changed
+    assert sorted(r.dpid for r in resent) == [1, 3, 3, 4]

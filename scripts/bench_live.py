@@ -1,0 +1,197 @@
+"""Live benchmark: SDN-CEP against the baselines on the emulated testbed.
+
+    python -m scripts.bench_live              # quick: a few minutes
+    python -m scripts.bench_live --full       # more bandwidths, task counts, models
+
+Starts OVS, ryu-manager (controller.app with the trained agent) and the edge-cloud
+topology with a worker on every edge and cloud host. For each WAN bandwidth level
+(set live with tc, then measured by the controller) and method, an end device sends
+batches of real images: for every task it asks the controller for a plan (a
+packet-in), the controller pins the transfers, and the device records predicted and
+measured latency with the per-stage breakdown. Writes records (JSON, CSV), a
+summary (JSON), figures (PNG) to --out and prints the latency table.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from scripts import live_report
+from topologies.schedule import ScheduleRunner, wifi_trace
+from topologies.spec import TopologySpec
+from topologies.testbed import Testbed, TestbedError
+
+REPO = Path(__file__).resolve().parent.parent
+BASELINES = ("only-cloud", "only-edge", "neurosurgeon", "dpto")
+METHODS = BASELINES + ("sdn-cep", "oracle")
+WAN = ("c1", "g1")
+WORKER_PORT = 9000
+
+
+def settings(full):
+    if full:
+        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (1, 4, 8, 16), "batch": 8,
+                "repeats": 3, "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"),
+                "wifi_s": 60}
+    return {"bandwidths": (5, 10, 20, 50), "tasks": (2, 8), "batch": 6, "repeats": 1,
+            "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
+
+
+class LiveBench:
+    def __init__(self, bed, out, model, seed=0):
+        self.bed, self.out, self.model, self.seed = bed, out, model, seed
+        self.records = []
+        self.device = bed.net["d1"]
+
+    def run_tasks(self, method, count, tag, model=None, arrivals="batch", rate=1.0, hops=None, timeout=180):
+        """Run tasks from device d1; returns their records (also kept in self.records)."""
+        model = model or self.model
+        path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{len(self.records)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["--ip", self.device.IP(), "--method", method, "--model", model, "--count", str(count),
+                "--arrivals", arrivals, "--rate", str(rate), "--seed", str(self.seed), "--tag", tag,
+                "--out", str(path), "--timeout", "60"]
+        if hops:
+            args += ["--hops", hops]
+        command = " ".join([sys.executable, "-m", "runtime.device", *args])
+        output = self.device.cmd(f"cd {REPO} && timeout {timeout} {command} 2>&1; echo EXIT=$?")
+        body, _, code = output.rpartition("EXIT=")
+        if code.strip() != "0" or not path.exists():
+            raise TestbedError(f"device run failed ({code.strip()}): {body[-2000:]}")
+        rows = json.loads(path.read_text())
+        for row in rows:
+            row.update(phase=tag.split(":")[0])
+        self.records.extend(rows)
+        return rows
+
+    def set_wan(self, mbit):
+        """Change the WAN rate and wait until the controller has measured it."""
+        self.bed.set_link_rate(*WAN, mbit)
+
+        def measured():
+            both = [self.bed.link_view(*WAN), self.bed.link_view(*reversed(WAN))]
+            return all(l["capacity_mbps"] and abs(l["capacity_mbps"] - mbit) <= 0.15 * mbit for l in both)
+
+        self.bed.wait_until(measured, timeout=20, interval=0.2, what=f"WAN measured at {mbit} Mbit/s")
+
+    def warm_up(self, models):
+        """One task per worker and model, so no measured task pays for a cold start."""
+        for model in models:
+            for node in ("e1", "e2", "e3", "cloud"):
+                self.run_tasks("fixed", 1, "warmup", model=model, hops=f"{node}:0-{num_segments(model)}")
+
+    def drain(self):
+        """Let queues empty and transfer rules idle out between cells."""
+        time.sleep(1.0)
+
+
+def num_segments(model):
+    from agents.calibration import ProfileStore
+    return ProfileStore().reference(model).m
+
+
+def controller_config(run_dir, agent, predictor):
+    conf = Path(run_dir) / "bench-controller.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["[sdncep]", f"worker_port = {WORKER_PORT}"]
+    if agent:
+        lines.append(f"agent_checkpoint = {agent}")
+    if predictor:
+        lines.append(f"predictor_path = {predictor}")
+    conf.write_text("\n".join(lines) + "\n")
+    return conf
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the full sweep (tens of minutes)")
+    parser.add_argument("--model", default="alexnet")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--bandwidths", help="WAN Mbit/s levels, comma-separated")
+    parser.add_argument("--tasks", help="batch sizes for the tasks sweep, comma-separated")
+    parser.add_argument("--agent", default=str(REPO / "checkpoints" / "sdncep-agent.pt"))
+    parser.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"))
+    parser.add_argument("--skip", default="", help="phases to skip: bandwidth,tasks,wifi,models")
+    parser.add_argument("--out", default=str(REPO / "results" / "live"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    plan = settings(args.full)
+    if args.bandwidths:
+        plan["bandwidths"] = tuple(float(b) for b in args.bandwidths.split(","))
+    if args.tasks:
+        plan["tasks"] = tuple(int(t) for t in args.tasks.split(","))
+    methods = tuple(args.methods.split(","))
+    skip = set(filter(None, args.skip.split(",")))
+    if "sdn-cep" not in methods:
+        args.agent = args.predictor = None
+    for path in filter(None, (args.agent, args.predictor)):
+        if not Path(path).exists():
+            print(f"error: {path} not found; train it with scripts/train_agent.py (see README)", file=sys.stderr)
+            return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = tuple(dict.fromkeys((args.model,) + (plan["models"] if "models" not in skip else ())))
+    spec = TopologySpec(worker_port=WORKER_PORT, worker_models=",".join(models))
+    started = time.monotonic()
+    steps = (len(plan["bandwidths"]) * len(methods) * (0 if "bandwidth" in skip else 1)
+             + len(plan["tasks"]) * len(methods) * (0 if "tasks" in skip else 1)
+             + (0 if "wifi" in skip else 1) + (0 if "models" in skip else len(plan["models"]) * 3))
+    try:
+        conf = controller_config(out, args.agent, args.predictor)
+        with Testbed(spec, controller_args=["--config-file", str(conf)]) as bed:
+            print(f"testbed up; controller log {bed.controller_log}", flush=True)
+            bed.wait_until(bed.view_complete, timeout=180, interval=0.5, what="a complete view")
+            bench = LiveBench(bed, out, args.model, args.seed)
+            bench.warm_up(models)
+            progress = tqdm(total=steps, desc="live benchmark", unit="cell")
+            if "bandwidth" not in skip:
+                for mbit in plan["bandwidths"]:
+                    bench.set_wan(mbit)
+                    for method in methods:
+                        for _ in range(plan["repeats"]):
+                            bench.run_tasks(method, plan["batch"], f"bandwidth:{mbit}")
+                            bench.drain()
+                        progress.update()
+            if "tasks" not in skip:
+                bench.set_wan(20)
+                for count in plan["tasks"]:
+                    for method in methods:
+                        bench.run_tasks(method, count, f"tasks:{count}")
+                        bench.drain()
+                        progress.update()
+            if "wifi" not in skip:
+                trace = wifi_trace("c1-g1", plan["wifi_s"], seed=args.seed, mean_mbit=20, high_mbit=50)
+                runner = ScheduleRunner(trace, lambda ends, mbit: bed.set_link_rate(*ends, mbit))
+                runner.start()
+                wifi_methods = [m for m in ("neurosurgeon", "dpto", "sdn-cep") if m in methods]
+                count = max(int(plan["wifi_s"] / len(wifi_methods)), 1)
+                for method in wifi_methods:
+                    bench.run_tasks(method, count, "wifi", arrivals="fixed", rate=1.0)
+                runner.stop()
+                (out / "wifi_trace.json").write_text(json.dumps(
+                    [{"t": t, "mbit": c.mbit} for t, c in runner.applied]))
+                progress.update()
+            if "models" not in skip:
+                bench.set_wan(20)
+                for model in plan["models"]:
+                    for method in ("only-cloud", "only-edge", "sdn-cep"):
+                        bench.run_tasks(method, 3, f"models:{model}", model=model)
+                        bench.drain()
+                        progress.update()
+            progress.close()
+    except TestbedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    summary = live_report.write_all(bench.records, out)
+    print(live_report.latency_table(summary))
+    print(f"\nrecords, summary and figures in {out}; took {time.monotonic() - started:.0f} s")
+    return 0 if summary["lost_tasks"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

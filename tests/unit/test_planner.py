@@ -1,0 +1,88 @@
+"""The planner against a synthetic view: snapshot, methods, routing, errors."""
+
+import pytest
+
+from controller.heartbeat import Heartbeat
+from controller.plan_protocol import PlanRequest
+from controller.planner import Planner, PlanningError
+from controller.probe import LinkKey
+from controller.view import GlobalView
+
+# a1(1) - l1(2) - c1(4) - g1(5);  l1 - l2(3) via c1;  d1 on a1, e1 on l1, e2 on l2, cloud on g1
+LINKS = ((1, 1, 2, 1, 50e6), (2, 2, 4, 1, 100e6), (3, 1, 4, 2, 100e6), (4, 3, 5, 1, 20e6))
+HOSTS = (("d1", "device", 1, 2, 2.0), ("e1", "edge", 2, 3, 0.5), ("e2", "edge", 3, 3, 0.35),
+         ("cloud", "cloud", 5, 2, 1.0))
+
+
+@pytest.fixture
+def view():
+    v = GlobalView()
+    for dpid, name in ((1, "a1"), (2, "l1"), (3, "l2"), (4, "c1"), (5, "g1")):
+        v.add_switch(dpid, 0.0, name=name)
+    for a, pa, b, pb, bps in LINKS:
+        for key in (LinkKey(a, pa, b, pb), LinkKey(b, pb, a, pa)):
+            v.add_link(key, 0.0)
+            v.update_capacity(key, bps, 0.0)
+    for i, (name, role, dpid, port, cores) in enumerate(HOSTS, start=1):
+        v.update_heartbeat(Heartbeat(name, role, f"10.0.0.{i}", 1, cores, 0.0, 0, 8 << 30),
+                           f"00:00:00:00:00:0{i}", dpid, port, 0.0)
+    return v
+
+
+@pytest.fixture(scope="module")
+def planner():
+    return Planner.from_files(worker_port=9000)
+
+
+def request(method="oracle", **kw):
+    return PlanRequest("t1", "alexnet", method, "10.0.0.1", **kw)
+
+
+def test_snapshot_uses_measured_widest_paths(view, planner):
+    snap = planner.snapshot(view, "10.0.0.1", now=0.5)
+    nodes = {n.name: n for n in snap.nodes}
+    assert set(nodes) == {"e1", "e2", "cloud"}
+    assert nodes["e1"].bw_from_device_bps == 50e6 and nodes["e1"].bw_to_cloud_bps == 20e6
+    assert nodes["cloud"].bw_from_device_bps == 20e6
+    assert nodes["e2"].cpu_share == 0.35
+
+
+@pytest.mark.parametrize("method", ["only-cloud", "only-edge", "neurosurgeon", "dpto", "oracle"])
+def test_every_method_gives_a_routed_priced_plan(view, planner, method):
+    planned = planner.plan(view, request(method, reply_port=40000), now=0.5)
+    reply = planned.reply
+    hops = reply["hops"]
+    assert hops[0]["start"] == 0 and all(a["end"] == b["start"] for a, b in zip(hops, hops[1:]))
+    assert all(h["port"] == 9000 and h["ip"].startswith("10.0.0.") for h in hops)
+    assert reply["predicted"]["latency_s"] > 0
+    distinct = sum(1 for a, b in zip(hops, hops[1:]) if a["ip"] != b["ip"])
+    assert len(planned.transfers) == 1 + distinct + 1  # device leg, hop legs, result leg
+    assert planned.transfers[0].switches[0] == 1
+
+
+def test_only_cloud_route_crosses_wan(view, planner):
+    planned = planner.plan(view, request("only-cloud"), now=0.5)
+    assert [h["node"] for h in planned.reply["hops"]] == ["cloud"]
+    assert planned.reply["paths"][0]["switches"] == ["a1", "l1", "c1", "g1"]
+
+
+def test_fixed_plan_is_checked(view, planner):
+    planned = planner.plan(view, request("fixed", hops=(("e2", 0, 5), ("cloud", 5, 11))), now=0.5)
+    assert [h["node"] for h in planned.reply["hops"]] == ["e2", "cloud"]
+    with pytest.raises(PlanningError, match="fixed plan"):
+        planner.plan(view, request("fixed", hops=(("cloud", 0, 5), ("e1", 5, 11))), now=0.5)
+
+
+@pytest.mark.parametrize("req,needle", [
+    (PlanRequest("t", "alexnet", "oracle", "10.9.9.9"), "not in the view"),
+    (PlanRequest("t", "lenet", "oracle", "10.0.0.1"), "no profile"),
+    (PlanRequest("t", "alexnet", "sdn-cep", "10.0.0.1"), "not available"),
+])
+def test_refusals_are_clear(view, planner, req, needle):
+    with pytest.raises(PlanningError, match=needle):
+        planner.plan(view, req, now=0.5)
+
+
+def test_stale_nodes_are_not_planned_on(view, planner):
+    with pytest.raises(PlanningError, match="no live cloud"):
+        planner.snapshot(view, "10.0.0.1", now=100.0)
