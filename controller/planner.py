@@ -25,9 +25,73 @@ class PlannedTask:
     transfers: tuple   # controller.routing.Transfer per hop (and the result path)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Live corrections of the cost model's inputs (fed back by scripts.bench_live).
+
+    ``compute[node]``: measured / profiled compute time on that node (the node is then
+    costed as having cpu_share / factor cores); ``network``: measured / predicted
+    transfer time (bandwidths are divided by it).
+    """
+
+    compute: tuple = ()
+    network: float = 1.0
+
+    def __post_init__(self):
+        factors = dict(self.compute)
+        if not all(isinstance(k, str) and isinstance(v, (int, float)) and 0.2 <= v <= 5 for k, v in factors.items()):
+            raise ValueError("compute factors must map node names to numbers in [0.2, 5]")
+        if not (isinstance(self.network, (int, float)) and 0.2 <= self.network <= 5):
+            raise ValueError("network factor must be a number in [0.2, 5]")
+        object.__setattr__(self, "compute", tuple(sorted(factors.items())))
+
+    @classmethod
+    def from_mapping(cls, fields):
+        if not isinstance(fields, dict) or set(fields) - {"compute", "network"}:
+            raise ValueError("calibration must be an object with 'compute' and/or 'network'")
+        return cls(tuple(dict(fields.get("compute", {})).items()), fields.get("network", 1.0))
+
+    def as_dict(self):
+        return {"compute": dict(self.compute), "network": self.network}
+
+
+class Ledger:
+    """When each resource of the cost model is next free, from the plans already made.
+
+    Heartbeats lag by up to half a second, so tasks planned in quick succession
+    would not see each other in the view. The ledger keeps the reservations the
+    cost model returned for every plan (nodes, 'wan', 'lan', 'acc:<node>') and
+    hands them to the next decision as backlogs. The access links of one device
+    are one uplink in reality, so a reservation on any 'acc:' link holds them all.
+    """
+
+    def __init__(self):
+        self._free_at = {}
+
+    def backlog(self, resource, now):
+        return max(self._free_at.get(resource, now) - now, 0.0)
+
+    def links(self, now):
+        return tuple((r, self.backlog(r, now)) for r in sorted(self._free_at)
+                     if not r.startswith("node:") and self.backlog(r, now) > 0)
+
+    def node_backlog(self, name, now):
+        return self.backlog(f"node:{name}", now)
+
+    def commit(self, reservations, node_names, now):
+        for resource, _start, end in reservations:
+            key = f"node:{resource}" if resource in node_names else resource
+            keys = [f"acc:{name}" for name in node_names] if key.startswith("acc:") else [key]
+            for k in keys:
+                self._free_at[k] = max(self._free_at.get(k, now), now + end)
+        self._free_at = {k: t for k, t in self._free_at.items() if t > now}
+
+
 class Planner:
     def __init__(self, policies, store, cost=None, predictor=None, worker_port=9000, lan_bps=1e9,
                  rule_idle_timeout=5, rule_hard_timeout=120):
+        self.calibration = Calibration()
+        self.ledger = Ledger()
         self.policies = dict(policies)
         self.store, self.cost, self.predictor = store, cost, predictor
         self.worker_port, self.lan_bps = worker_port, lan_bps
@@ -51,11 +115,13 @@ class Planner:
         return cls(policies, store, CostConfig(), predictor, **kwargs)
 
     # -- view -> snapshot ------------------------------------------------------
-    def _bandwidth(self, view, src_dpid, dst_dpid):
+    def _bandwidth(self, view, src_dpid, dst_dpid, own_traffic=False):
+        """Widest-path bandwidth; with ``own_traffic`` (our own earlier transfers are
+        what loads the path, and the ledger queues behind them) the link capacities."""
         if src_dpid == dst_dpid:
             return self.lan_bps
-        _, bottleneck = view.widest_path(src_dpid, dst_dpid)
-        return min(bottleneck, self.lan_bps)
+        _, bottleneck = view.widest_path(src_dpid, dst_dpid, use_capacity=own_traffic)
+        return min(bottleneck, self.lan_bps) / self.calibration.network
 
     def snapshot(self, view, device_ip, now):
         from agents.decision import NodeState, Snapshot
@@ -70,17 +136,22 @@ class Planner:
             raise PlanningError("no live cloud node in the view")
         cloud = clouds[0]
         nodes = []
+        slowdown = dict(self.calibration.compute)
+        busy_links = dict(self.ledger.links(now))
         for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
             load = host["load"]
+            into = "wan" if host["role"] == "cloud" else f"acc:{host['name']}"
             nodes.append(NodeState(
-                name=host["name"], role=host["role"], cpu_share=load["cpu_share"], busy=load["busy"],
+                name=host["name"], role=host["role"], busy=load["busy"],
+                cpu_share=load["cpu_share"] / slowdown.get(host["name"], 1.0),
                 queue_len=load["queue_len"], mem_free_bytes=load["mem_free_bytes"],
-                bw_to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"]),
-                bw_from_device_bps=self._bandwidth(view, device["dpid"], host["dpid"])))
+                bw_to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"], "wan" in busy_links),
+                bw_from_device_bps=self._bandwidth(view, device["dpid"], host["dpid"], into in busy_links),
+                backlog_s=self.ledger.node_backlog(host["name"], now) or None))
         edges = [h for h in workers if h["role"] == "edge"]
-        lan = min((self._bandwidth(view, a["dpid"], b["dpid"]) for a in edges for b in edges if a is not b),
-                  default=self.lan_bps)
-        return Snapshot(tuple(nodes), now, lan_bps=lan)
+        lan = min((self._bandwidth(view, a["dpid"], b["dpid"], "lan" in busy_links)
+                   for a in edges for b in edges if a is not b), default=self.lan_bps)
+        return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=tuple(busy_links.items()))
 
     # -- plan --------------------------------------------------------------------
     def complexity(self, request):
@@ -121,6 +192,7 @@ class Planner:
             plan = self._fixed(snapshot, request)
         else:
             plan = decide(policy, snapshot, Task(request.model, q=q, task_id=request.task_id), self.store, self.cost)
+        self._commit(plan, snapshot, now)
         hops = []
         for node, start, end in plan.hops:
             host = view.host_by_name(node)
@@ -139,6 +211,14 @@ class Planner:
                        else round(t.bottleneck_bps / 1e6, 3)} for t in transfers],
         }
         return PlannedTask(reply, tuple(transfers))
+
+    def _commit(self, plan, snapshot, now):
+        from agents.cost import evaluate
+        from agents.decision import view_from_snapshot
+
+        netview = view_from_snapshot(snapshot, plan.model, self.store)
+        reservations = evaluate(plan, netview, self.store, self.cost).reservations
+        self.ledger.commit(reservations, {n.name for n in snapshot.nodes}, now)
 
     def _transfers(self, view, request, hops):
         legs = [(request.device_ip, hops[0]["ip"], self.worker_port)]

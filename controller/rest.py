@@ -55,6 +55,27 @@ class NorthboundController(ControllerBase):
         return Response(status=200 if reply["ok"] else 409, content_type="application/json",
                         charset="utf-8", text=json.dumps(reply))
 
+    @route("sdncep", PREFIX + "/calibration", methods=["GET"])
+    def calibration(self, req, **_kwargs):
+        planner = self.app.planner
+        body = planner.calibration.as_dict() if planner else {"error": "planning disabled"}
+        return Response(status=200 if planner else 409, content_type="application/json", charset="utf-8",
+                        text=json.dumps(body))
+
+    @route("sdncep", PREFIX + "/calibration", methods=["PUT"])
+    def set_calibration(self, req, **_kwargs):
+        from controller.planner import Calibration
+        if self.app.planner is None:
+            return Response(status=409, content_type="application/json", charset="utf-8",
+                            text=json.dumps({"error": "planning disabled"}))
+        try:
+            self.app.planner.calibration = Calibration.from_mapping(json.loads(req.body or b"null"))
+        except ValueError as exc:
+            return Response(status=400, content_type="application/json", charset="utf-8",
+                            text=json.dumps({"error": f"bad calibration: {exc}"}))
+        return Response(status=200, content_type="application/json", charset="utf-8",
+                        text=json.dumps(self.app.planner.calibration.as_dict()))
+
     @route("sdncep", "/metrics", methods=["GET"])
     def metrics(self, req, **_kwargs):
         return Response(status=200, content_type=metrics.CONTENT_TYPE.split(";")[0], charset="utf-8",

@@ -178,14 +178,14 @@ class GlobalView:
                 hops[graph.nodes[node]["dpid"]] = graph.edges[node, nxt]["src_port"]
         return hops
 
-    def available_bps(self, src, dst):
-        """Measured available bandwidth of a switch edge; unmeasured links count as unlimited."""
+    def available_bps(self, src, dst, use_capacity=False):
+        """Measured available bandwidth (or capacity) of a switch edge; unmeasured = unlimited."""
         data = self.graph.edges[src, dst]
         if data["capacity_bps"] is None:
             return float("inf")
-        return max(data["capacity_bps"] - data["rate_bps"], 0.0)
+        return data["capacity_bps"] if use_capacity else max(data["capacity_bps"] - data["rate_bps"], 0.0)
 
-    def widest_path(self, src_dpid, dst_dpid, tolerance=0.1):
+    def widest_path(self, src_dpid, dst_dpid, tolerance=0.1, use_capacity=False):
         """(dpids, bottleneck bits/s): the switch path with most available bandwidth.
 
         Widths within ``tolerance`` (relative) of each other count as equal, so that
@@ -214,7 +214,7 @@ class GlobalView:
             if (-neg_width, hops) != best.get(node):
                 continue
             for nxt in graph.successors(node):
-                width = min(-neg_width, self.available_bps(node, nxt))
+                width = min(-neg_width, self.available_bps(node, nxt, use_capacity))
                 if better(width, hops + 1, best.get(nxt)):
                     best[nxt] = (width, hops + 1)
                     previous[nxt] = node

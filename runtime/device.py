@@ -15,8 +15,10 @@ import argparse
 import ipaddress
 import json
 import logging
+import queue
 import socket
 import sys
+import threading
 import time
 import uuid
 
@@ -106,7 +108,21 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
     offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
     channel = PlanChannel(ip, prefixlen, plan_timeout)
     records, submitted = [], []
+    outbox = queue.Queue()
+
+    def send_loop(client):
+        # Sends run here, so that planning the next task never waits for the
+        # previous task's input to leave the device (one uplink: sends are serial).
+        while (item := outbox.get()) is not None:
+            base, arrived, plan, x = item
+            try:
+                submitted.append((base, arrived, client.submit(plan, x, topk=1)))
+            except (OSError, ValueError) as exc:
+                records.append(_failed(base, "send_failed", str(exc)))
+
     with Client(listen=(ip, 0), reply_host=ip) as client:
+        sender = threading.Thread(target=send_loop, args=(client,), name="device-send", daemon=True)
+        sender.start()
         t0 = time.time()
         for i, offset in enumerate(offsets):
             if (delay := t0 + offset - time.time()) > 0:
@@ -129,12 +145,9 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
                         overhead_parts_s=reply.get("overhead_parts_s"),
                         paths=reply.get("paths"),
                         **{f"predicted_{k}": v for k, v in reply["predicted"].items()})
-            try:
-                task = client.submit(plan, x, topk=1)
-            except (OSError, ValueError) as exc:
-                records.append(_failed(base, "send_failed", str(exc)))
-                continue
-            submitted.append((base, arrived, task))
+            outbox.put((base, arrived, plan, x))
+        outbox.put(None)
+        sender.join()
         for base, arrived, task in submitted:
             result = client.wait(task, max(timeout - (time.time() - arrived), 0.1))
             record = dict(base, status=result.status, error_code=result.error_code,

@@ -79,11 +79,32 @@ class LiveBench:
 
         self.bed.wait_until(measured, timeout=20, interval=0.2, what=f"WAN measured at {mbit} Mbit/s")
 
-    def warm_up(self, models):
-        """One task per worker and model, so no measured task pays for a cold start."""
+    def warm_up_and_calibrate(self, models):
+        """Warm every worker up, then feed measured compute and transfer times back.
+
+        Three spaced tasks per worker and model with a fixed single-hop plan; the
+        last two give, per node, measured/predicted compute time and, on the cloud
+        leg, measured/predicted transfer time. The controller's planner then costs
+        plans with these corrections (PUT /sdncep/v1/calibration).
+        """
+        compute, network = {}, []
         for model in models:
             for node in ("e1", "e2", "e3", "cloud"):
-                self.run_tasks("fixed", 1, "warmup", model=model, hops=f"{node}:0-{num_segments(model)}")
+                rows = self.run_tasks("fixed", 3, "warmup", model=model, arrivals="fixed", rate=2.0,
+                                      hops=f"{node}:0-{num_segments(model)}")
+                for row in rows[1:]:
+                    if row["status"] != "ok":
+                        continue
+                    predicted = row["predicted_cloud_s"] if node == "cloud" else row["predicted_edge_s"]
+                    compute.setdefault(node, []).append(row["h0_compute_s"] / predicted)
+                    if node == "cloud" and row["predicted_trans_s"] > 0:
+                        network.append(row["h0_net_s"] / row["predicted_trans_s"])
+        clamp = lambda v: min(max(v, 0.2), 5.0)  # noqa: E731
+        calibration = {"compute": {n: clamp(statistics.median(v)) for n, v in compute.items()},
+                       "network": clamp(statistics.median(network)) if network else 1.0}
+        applied = self.bed.rest_put("/sdncep/v1/calibration", calibration)
+        (self.out / "calibration.json").write_text(json.dumps(applied, indent=1))
+        return applied
 
     def drain(self):
         """Let queues empty and transfer rules idle out between cells."""
@@ -147,7 +168,8 @@ def main(argv=None):
             print(f"testbed up; controller log {bed.controller_log}", flush=True)
             bed.wait_until(bed.view_complete, timeout=180, interval=0.5, what="a complete view")
             bench = LiveBench(bed, out, args.model, args.seed)
-            bench.warm_up(models)
+            calibration = bench.warm_up_and_calibrate(models)
+            print(f"calibration (measured/predicted): {calibration}", flush=True)
             progress = tqdm(total=steps, desc="live benchmark", unit="cell")
             if "bandwidth" not in skip:
                 for mbit in plan["bandwidths"]:

@@ -24,8 +24,8 @@ def _percentile(values, q):
 
 def _stats(rows):
     ok = [r for r in rows if r["status"] == "ok"]
-    latency = [r["latency_s"] for r in ok]
-    predicted = [(r["predicted_latency_s"], r["latency_s"]) for r in ok if r.get("predicted_latency_s")]
+    latency = [r["e2e_s"] for r in ok]  # task arrival (plan request) to result
+    predicted = [(r["predicted_latency_s"], r["e2e_s"]) for r in ok if r.get("predicted_latency_s")]
     overhead = [r["controller_overhead_s"] for r in rows if r.get("controller_overhead_s") is not None]
     return {
         "n": len(rows), "ok": len(ok), "failed": len(rows) - len(ok),
@@ -153,7 +153,7 @@ def draw_figures(summary, records, out):
         fig, ax = plt.subplots(figsize=(7, 4))
         for method in sorted({r["method"] for r in wifi}):
             rows = sorted((r for r in wifi if r["method"] == method), key=lambda r: r["seq"])
-            ax.plot([r["seq"] for r in rows], [r["latency_s"] for r in rows], marker=".", label=method)
+            ax.plot([r["seq"] for r in rows], [r["e2e_s"] for r in rows], marker=".", label=method)
         ax.set(xlabel="task", ylabel="latency (s)", title="WiFi-like random bandwidth")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

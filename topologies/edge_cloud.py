@@ -31,7 +31,7 @@ from mininet.topo import Topo  # noqa: E402
 from topologies.nodes import EdgeCloudHost, NetemUnavailable, ShapedLink, SocketRemoteController  # noqa: E402
 from topologies.ovs import OvsDaemons, OvsError  # noqa: E402
 from topologies.schedule import ScheduleError, ScheduleRunner, load_trace  # noqa: E402
-from topologies.spec import SpecError, TopologySpec, dpid_of  # noqa: E402
+from topologies.spec import CPU_PERIOD_US, SpecError, TopologySpec, dpid_of  # noqa: E402
 
 
 class EdgeCloudTopo(Topo):
@@ -44,6 +44,7 @@ class EdgeCloudTopo(Topo):
             self.addSwitch(name, dpid=dpid_of(name), protocols="OpenFlow13")
         for name, role, cores in spec.hosts():
             self.addHost(name, cls=EdgeCloudHost, role=role, cores_limit=cores, heartbeat=heartbeat,
+                         period_us=CPU_PERIOD_US,
                          worker_port=spec.worker_port, worker_models=spec.worker_models)
         for a, b, mbit, _kind in spec.links():
             self.addLink(a, b, cls=ShapedLink, **({"bw": mbit} if mbit else {}))

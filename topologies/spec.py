@@ -19,6 +19,9 @@ from dataclasses import dataclass, fields
 import yaml
 
 DEFAULT_EDGE_CORES = (0.5, 0.35, 0.2)
+# CFS period of the hosts' CPU limits: the profiler's, so that layer times measured
+# under a quota (models.profiler) hold on the hosts.
+CPU_PERIOD_US = 10_000
 DPID_BASE = {"c": 0x10, "l": 0x20, "a": 0x30, "g": 0x40}
 
 

@@ -116,6 +116,13 @@ class Testbed:
             body = reply.read().decode()
             return json.loads(body) if reply.headers.get_content_type() == "application/json" else body
 
+    def rest_put(self, path, payload, timeout=5):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.rest_port}{path}", method="PUT",
+                                         data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return json.loads(reply.read().decode())
+
     def rest_text(self, path, timeout=5):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}{path}", timeout=timeout) as reply:
             return reply.read().decode()

@@ -86,3 +86,35 @@ def test_refusals_are_clear(view, planner, req, needle):
 def test_stale_nodes_are_not_planned_on(view, planner):
     with pytest.raises(PlanningError, match="no live cloud"):
         planner.snapshot(view, "10.0.0.1", now=100.0)
+
+
+def test_ledger_makes_back_to_back_tasks_queue(view, planner):
+    planner.ledger = type(planner.ledger)()
+    first = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    second = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    assert second["wait_s"] > 0 and second["latency_s"] > first["latency_s"] + 0.9 * first["trans_s"]
+    later = planner.plan(view, request("only-cloud"), now=2.5)  # queues drained meanwhile
+    assert later.reply["predicted"]["wait_s"] == 0
+
+
+def test_calibration_slows_nodes_and_links(view, planner):
+    from controller.planner import Calibration
+    planner.ledger = type(planner.ledger)()
+    base = planner.snapshot(view, "10.0.0.1", now=0.5)
+    planner.calibration = Calibration((("e1", 2.0),), network=1.25)
+    try:
+        tuned = {n.name: n for n in planner.snapshot(view, "10.0.0.1", now=0.5).nodes}
+    finally:
+        planner.calibration = Calibration()
+    before = {n.name: n for n in base.nodes}
+    assert tuned["e1"].cpu_share == before["e1"].cpu_share / 2 and tuned["e2"].cpu_share == before["e2"].cpu_share
+    assert tuned["cloud"].bw_from_device_bps == before["cloud"].bw_from_device_bps / 1.25
+    with pytest.raises(ValueError):
+        Calibration((("e1", 50.0),))
+
+
+def test_device_uplink_is_one_resource(view, planner):
+    planner.ledger = type(planner.ledger)()
+    planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
+    second = planner.plan(view, request("fixed", hops=(("e2", 0, 11),)), now=0.5).reply["predicted"]
+    assert second["wait_s"] > 0  # e2's input waits for e1's on the device's uplink

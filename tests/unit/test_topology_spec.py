@@ -84,3 +84,9 @@ def test_controller_config_validation(kwargs):
     with pytest.raises(ConfigError):
         ControllerConfig(**kwargs)
     assert ControllerConfig(probe_interval=0).probe_interval == 0
+
+
+def test_host_cpu_period_matches_profiler():
+    from models.profiler import DEFAULT_PERIOD_US
+    from topologies.spec import CPU_PERIOD_US
+    assert CPU_PERIOD_US == DEFAULT_PERIOD_US
