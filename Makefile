@@ -1,12 +1,15 @@
 PY := .venv/bin/python
 export SDNCEP_RUN_DIR ?= $(CURDIR)/run
 
-.PHONY: install demo test test-unit clean
+.PHONY: install demo view test test-unit clean
 
 install:
 	@bash scripts/install.sh
 
 demo: install
+	$(PY) -m scripts.bench_live
+
+view: install
 	$(PY) -m scripts.demo
 
 test: install

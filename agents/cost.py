@@ -8,7 +8,7 @@ implemented here; their reconstruction is documented in docs/decision_core.md.
 World model (a star around the access switch):
 
 * a device sends its raw input either to an edge node ``ES_j`` over that node's access
-  link (``bw_from_device_bps``; resource ``acc:<node>``) or to the cloud over the WAN
+  link (``bw_from_device_bps``; resource ``acc``, the device's one uplink) or to the cloud over the WAN
   (the cloud's ``bw_from_device_bps``; resource ``wan``);
 * an edge node forwards an intermediate tensor ``D_p`` to the cloud over the WAN at its
   ``bw_to_cloud_bps`` (resource ``wan``) or to another edge node over the LAN at
@@ -22,7 +22,7 @@ A plan is an ordered tuple of hops ``(node, start_point, end_point)`` covering p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -36,7 +36,12 @@ LAN = "lan"
 
 
 def acc(node: str) -> str:
-    return f"acc:{node}"
+    """The link a device's raw input takes to edge node ``node``.
+
+    One resource for every edge node: a device has one uplink, so its transfers to
+    different edge nodes queue behind each other (measured so on the testbed).
+    """
+    return "acc"
 
 
 @dataclass(frozen=True)

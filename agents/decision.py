@@ -43,7 +43,7 @@ class Snapshot:
     nodes: tuple[NodeState, ...]
     now: float
     lan_bps: float = 1e9            # edge <-> edge rate
-    link_backlog_s: tuple[tuple[str, float], ...] = ()  # ("wan" | "lan" | "acc:<node>", seconds busy)
+    link_backlog_s: tuple[tuple[str, float], ...] = ()  # ("wan" | "lan" | "acc", seconds busy)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import csv
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -71,6 +71,8 @@ class Args:
     """gradient steps happen every this many env steps"""
     target_network_frequency: int = 200
     """env steps between copies of the evaluation network into the target network"""
+    anneal_lr: bool = False
+    """decay the learning rate linearly to 10% of its value over the episodes"""
     reward_transform: str = "log"
     """'none' (train on r) or 'log' (train on -log(-r / 0.1)); for gamma ~ 0 the argmax is unchanged
     while every bandwidth regime gets the same relative precision"""
@@ -286,6 +288,8 @@ def train(args: Args, cost: CostConfig | None = None, store: ProfileStore | None
         writer = None
         for ep in it:
             env = envs[int(rng.integers(len(envs)))]
+            if args.anneal_lr:
+                opt.param_groups[0]["lr"] = args.learning_rate * (1.0 - 0.9 * ep / max(1, args.total_episodes - 1))
             eps = max(args.end_e, args.start_e - (args.start_e - args.end_e) * ep
                       / max(1.0, args.exploration_fraction * args.total_episodes))
             obs, info = env.reset(seed=int(rng.integers(2 ** 31)))

@@ -79,6 +79,7 @@ class SdnCepController(app_manager.RyuApp):
                 agent_checkpoint=config.agent_checkpoint or None,
                 predictor_path=config.predictor_path or None,
                 profiles_dir=config.profiles_dir or None, delta=config.delta,
+                complexity_gate=config.complexity_gate,
                 worker_port=config.worker_port, rule_idle_timeout=config.transfer_idle_timeout)
         except (OSError, ValueError, RuntimeError) as exc:
             LOG.error("planning disabled: %s", exc)
@@ -315,6 +316,10 @@ class SdnCepController(app_manager.RyuApp):
         except PlanningError as exc:
             self.metrics.decision_errors.labels("planning").inc()
             return {"task_id": request.task_id, "ok": False, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a planning bug must not leave a device unanswered
+            LOG.exception("planning %s failed", request.task_id)
+            self.metrics.decision_errors.labels("internal").inc()
+            return {"task_id": request.task_id, "ok": False, "error": f"internal error: {exc}"}
         decided = time.time()
         rules = self._installed.needed([r for t in planned.transfers for r in t.rules], time.monotonic())
         done = self._install_and_fence(rules)

@@ -23,6 +23,7 @@ HELP = {
     "predictor_path": "task-complexity predictor JSON (empty: no complexity gate)",
     "profiles_dir": "directory of layer profiles (empty: the repository's profiles/)",
     "delta": "complexity threshold: q >= delta sends a task to the cloud",
+    "complexity_gate": "apply the complexity gate (q >= delta -> cloud) before the DQN in sdn-cep",
 }
 
 
@@ -42,6 +43,7 @@ class ControllerConfig:
     predictor_path: str = ""
     profiles_dir: str = ""
     delta: float = 0.6
+    complexity_gate: bool = False
 
     def __post_init__(self):
         if not 0.1 <= self.poll_interval <= 60:
@@ -68,7 +70,7 @@ def register_options(conf):
     """Register the [sdncep] options and bind the REST API to loopback by default."""
     from oslo_config import cfg as oslo_cfg  # ryu's config library; only the app needs it
 
-    kinds = {int: oslo_cfg.IntOpt, float: oslo_cfg.FloatOpt, str: oslo_cfg.StrOpt}
+    kinds = {int: oslo_cfg.IntOpt, float: oslo_cfg.FloatOpt, str: oslo_cfg.StrOpt, bool: oslo_cfg.BoolOpt}
     opts = [kinds[f.type](f.name, default=f.default, help=HELP[f.name]) for f in fields(ControllerConfig)]
     conf.register_opts(opts, group="sdncep")
     conf.set_default("wsapi_host", "127.0.0.1")

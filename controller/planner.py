@@ -60,9 +60,8 @@ class Ledger:
 
     Heartbeats lag by up to half a second, so tasks planned in quick succession
     would not see each other in the view. The ledger keeps the reservations the
-    cost model returned for every plan (nodes, 'wan', 'lan', 'acc:<node>') and
-    hands them to the next decision as backlogs. The access links of one device
-    are one uplink in reality, so a reservation on any 'acc:' link holds them all.
+    cost model returned for every plan (nodes, and the links 'wan', 'lan', 'acc')
+    and hands them to the next decision as backlogs.
     """
 
     def __init__(self):
@@ -81,9 +80,7 @@ class Ledger:
     def commit(self, reservations, node_names, now):
         for resource, _start, end in reservations:
             key = f"node:{resource}" if resource in node_names else resource
-            keys = [f"acc:{name}" for name in node_names] if key.startswith("acc:") else [key]
-            for k in keys:
-                self._free_at[k] = max(self._free_at.get(k, now), now + end)
+            self._free_at[key] = max(self._free_at.get(key, now), now + end)
         self._free_at = {k: t for k, t in self._free_at.items() if t > now}
 
 
@@ -98,8 +95,15 @@ class Planner:
         self.timeouts = {"idle_timeout": rule_idle_timeout, "hard_timeout": rule_hard_timeout}
 
     @classmethod
-    def from_files(cls, agent_checkpoint=None, predictor_path=None, profiles_dir=None, delta=0.6, **kwargs):
-        """Baselines always; SDN-CEP when a trained agent checkpoint is given."""
+    def from_files(cls, agent_checkpoint=None, predictor_path=None, profiles_dir=None, delta=0.6,
+                   complexity_gate=False, **kwargs):
+        """Baselines always; SDN-CEP when a trained agent checkpoint is given.
+
+        The complexity gate is off by default: the shipped predictor is trained on
+        the only labelled images available offline (8x8 digits) and scores the
+        photos the devices send as hard (q near 1), which would send every task
+        to the cloud. q is still computed and reported for each task.
+        """
         from agents.baselines import make_baselines
         from agents.calibration import ProfileStore
         from agents.complexity import ComplexityPredictor
@@ -110,7 +114,7 @@ class Planner:
         predictor = ComplexityPredictor.load(predictor_path) if predictor_path else None
         if agent_checkpoint:
             from agents.dqn import SdnCepPolicy
-            policy = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta)
+            policy = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta, use_gate=complexity_gate)
             policies[policy.name] = policy
         return cls(policies, store, CostConfig(), predictor, **kwargs)
 
@@ -140,7 +144,7 @@ class Planner:
         busy_links = dict(self.ledger.links(now))
         for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
             load = host["load"]
-            into = "wan" if host["role"] == "cloud" else f"acc:{host['name']}"
+            into = "wan" if host["role"] == "cloud" else "acc"
             nodes.append(NodeState(
                 name=host["name"], role=host["role"], busy=load["busy"],
                 cpu_share=load["cpu_share"] / slowdown.get(host["name"], 1.0),
@@ -159,7 +163,8 @@ class Planner:
             return float(request.q)
         if request.features and self.predictor is not None:
             import numpy as np
-            return float(self.predictor.score_features(np.asarray(request.features, dtype=float)))
+            features = np.atleast_2d(np.asarray(request.features, dtype=float))
+            return float(np.ravel(self.predictor.score_features(features))[0])
         return None
 
     def _fixed(self, snapshot, request):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # repo root, relative to this file
 
-from agents.calibration import ProfileStore  # noqa: E402
 from agents.config import CostConfig  # noqa: E402
 from agents.dqn import Agent  # noqa: E402
 from scripts.sim_experiments import bench_decision, get_predictor  # noqa: E402

@@ -6,7 +6,7 @@
 Starts OVS, ryu-manager (controller.app with the trained agent) and the edge-cloud
 topology with a worker on every edge and cloud host. For each WAN bandwidth level
 (set live with tc, then measured by the controller) and method, an end device sends
-batches of real images: for every task it asks the controller for a plan (a
+real images arriving as a Poisson process: for every task it asks the controller for a plan (a
 packet-in), the controller pins the transfers, and the device records predicted and
 measured latency with the per-stage breakdown. Writes records (JSON, CSV), a
 summary (JSON), figures (PNG) to --out and prints the latency table.
@@ -33,13 +33,16 @@ WAN = ("c1", "g1")
 WORKER_PORT = 9000
 
 
+# Tasks arrive as a Poisson process (as in the simulator the agent was trained in):
+# `per_cell` tasks at `rate`/s per bandwidth cell; k tasks over `window_s` in the
+# tasks sweep, so more tasks means more load.
 def settings(full):
     if full:
-        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (1, 4, 8, 16), "batch": 8,
-                "repeats": 3, "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"),
-                "wifi_s": 60}
-    return {"bandwidths": (5, 10, 20, 50), "tasks": (2, 8), "batch": 6, "repeats": 1,
-            "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
+        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 12, "rate": 3.0,
+                "window_s": 4.0, "repeats": 3,
+                "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"), "wifi_s": 60}
+    return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "window_s": 4.0,
+            "repeats": 1, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
 
 
 class LiveBench:
@@ -48,13 +51,15 @@ class LiveBench:
         self.records = []
         self.device = bed.net["d1"]
 
-    def run_tasks(self, method, count, tag, model=None, arrivals="batch", rate=1.0, hops=None, timeout=180):
+    def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
+                  seed=None):
         """Run tasks from device d1; returns their records (also kept in self.records)."""
         model = model or self.model
         path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{len(self.records)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         args = ["--ip", self.device.IP(), "--method", method, "--model", model, "--count", str(count),
-                "--arrivals", arrivals, "--rate", str(rate), "--seed", str(self.seed), "--tag", tag,
+                "--arrivals", arrivals, "--rate", str(rate), "--seed", str(self.seed if seed is None else seed),
+                "--tag", tag,
                 "--out", str(path), "--timeout", "60"]
         if hops:
             args += ["--hops", hops]
@@ -134,7 +139,7 @@ def main(argv=None):
     parser.add_argument("--model", default="alexnet")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--bandwidths", help="WAN Mbit/s levels, comma-separated")
-    parser.add_argument("--tasks", help="batch sizes for the tasks sweep, comma-separated")
+    parser.add_argument("--tasks", help="task counts for the tasks sweep (arriving over 4 s), comma-separated")
     parser.add_argument("--agent", default=str(REPO / "checkpoints" / "sdncep-agent.pt"))
     parser.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"))
     parser.add_argument("--skip", default="", help="phases to skip: bandwidth,tasks,wifi,models")
@@ -175,15 +180,17 @@ def main(argv=None):
                 for mbit in plan["bandwidths"]:
                     bench.set_wan(mbit)
                     for method in methods:
-                        for _ in range(plan["repeats"]):
-                            bench.run_tasks(method, plan["batch"], f"bandwidth:{mbit}")
+                        for repeat in range(plan["repeats"]):
+                            bench.run_tasks(method, plan["per_cell"], f"bandwidth:{mbit}", arrivals="poisson",
+                                            rate=plan["rate"], seed=repeat)
                             bench.drain()
                         progress.update()
             if "tasks" not in skip:
                 bench.set_wan(20)
                 for count in plan["tasks"]:
                     for method in methods:
-                        bench.run_tasks(method, count, f"tasks:{count}")
+                        bench.run_tasks(method, count, f"tasks:{count}", arrivals="poisson",
+                                        rate=count / plan["window_s"])
                         bench.drain()
                         progress.update()
             if "wifi" not in skip:
@@ -202,7 +209,7 @@ def main(argv=None):
                 bench.set_wan(20)
                 for model in plan["models"]:
                     for method in ("only-cloud", "only-edge", "sdn-cep"):
-                        bench.run_tasks(method, 3, f"models:{model}", model=model)
+                        bench.run_tasks(method, 4, f"models:{model}", model=model)
                         bench.drain()
                         progress.update()
             progress.close()

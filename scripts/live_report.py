@@ -27,6 +27,8 @@ def _stats(rows):
     latency = [r["e2e_s"] for r in ok]  # task arrival (plan request) to result
     predicted = [(r["predicted_latency_s"], r["e2e_s"]) for r in ok if r.get("predicted_latency_s")]
     overhead = [r["controller_overhead_s"] for r in rows if r.get("controller_overhead_s") is not None]
+    shares = [r["controller_overhead_s"] / r["e2e_s"] for r in ok
+              if r.get("controller_overhead_s") is not None and r.get("e2e_s")]
     return {
         "n": len(rows), "ok": len(ok), "failed": len(rows) - len(ok),
         "median_s": statistics.median(latency) if latency else None,
@@ -35,8 +37,7 @@ def _stats(rows):
         "mean_cost": statistics.fmean(r["predicted_cost"] for r in ok) if ok else None,
         "mape": statistics.fmean(abs(p - m) / m for p, m in predicted) if predicted else None,
         "overhead_p99_s": _percentile(overhead, 99),
-        "overhead_share": (statistics.fmean(o / r["e2e_s"] for o, r in zip(overhead, rows)
-                                            if r.get("e2e_s")) if overhead else None),
+        "overhead_share": statistics.fmean(shares) if shares else None,
     }
 
 

@@ -28,7 +28,6 @@ from agents.calibration import MODELS, ProfileStore  # noqa: E402
 from agents.complexity import ComplexityPredictor, train_predictor  # noqa: E402
 from agents.config import CostConfig, SimConfig  # noqa: E402
 from agents.cost import Plan  # noqa: E402
-from agents.decision import DecisionContext  # noqa: E402
 from agents.dqn import Agent, Args, SdnCepPolicy, train  # noqa: E402
 from agents.evaluation import run_cell  # noqa: E402
 
@@ -188,7 +187,7 @@ def main(argv=None) -> int:
         return 0
 
     # ---------------------------------------------------------------- figures
-    plot_order = ("sdn-cep", "only-cloud", "only-edge", "neurosurgeon", "dpto", "oracle")
+    plot_order = ("sdn-cep", "only-cloud", "only-edge", "neurosurgeon", "dpto", "oracle", "oracle-2hop")
     kmid = 100 if 100 in tasks else tasks[-1]
     fig, ax = plt.subplots(figsize=(6, 4))
     for n in plot_order:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from agents.codec import ActionCodec
-from agents.cost import NetView, NodeView, Plan, all_plans
+from agents.cost import NetView, NodeView, all_plans
 
 
 def test_layout_single():

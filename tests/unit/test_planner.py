@@ -118,3 +118,13 @@ def test_device_uplink_is_one_resource(view, planner):
     planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
     second = planner.plan(view, request("fixed", hops=(("e2", 0, 11),)), now=0.5).reply["predicted"]
     assert second["wait_s"] > 0  # e2's input waits for e1's on the device's uplink
+
+
+def test_complexity_from_device_features(view):
+    from pathlib import Path
+    predictor = Path(__file__).resolve().parents[2] / "checkpoints" / "complexity.json"
+    if not predictor.exists():
+        pytest.skip("no trained predictor checkpoint")
+    planner = Planner.from_files(predictor_path=str(predictor))
+    q = planner.complexity(request(features=tuple([0.5] * 12)))
+    assert 0.0 <= q <= 1.0
