@@ -123,6 +123,7 @@ def draw_figures(summary, records, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     def series(phase, value="median_s"):
         lines = defaultdict(list)
@@ -144,6 +145,10 @@ def draw_figures(summary, records, out):
         ax.set(xlabel=xlabel, ylabel=ylabel, title=name.replace("_", " "))
         if logx:
             ax.set_xscale("log")
+            ticks = [x for x, _ in next(iter(lines.values()))]
+            ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_yscale("log")  # Only-Cloud at low bandwidth is 10-30x the others
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
