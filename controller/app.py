@@ -4,8 +4,9 @@
 
 This module is the only one (with controller.rest) that imports Ryu. It hands
 events to the pure parts: ``GlobalView`` (state), ``PortRateTracker`` (counters to
-rates), ``CapacityProber`` (packet trains) and ``heartbeat`` (node load), and turns
-their answers into OpenFlow messages.
+rates), ``CapacityProber`` (packet trains), ``heartbeat`` (node load) and
+``Planner`` (plan requests -> plans and transfer rules), and turns their answers
+into OpenFlow messages.
 """
 
 import logging
@@ -322,8 +323,10 @@ class SdnCepController(app_manager.RyuApp):
             return {"task_id": request.task_id, "ok": False, "error": f"internal error: {exc}"}
         decided = time.time()
         rules = self._installed.needed([r for t in planned.transfers for r in t.rules], time.monotonic())
-        done = self._install_and_fence(rules)
+        done, barriers = self._install_and_fence(rules)
         fenced = done.wait(timeout=BARRIER_TIMEOUT)
+        for key in barriers:  # replies that never came must not pile up
+            self._barriers.pop(key, None)
         finished = time.time()
         self.metrics.decisions.labels(request.method).inc()
         self.metrics.decision_seconds.observe(finished - received_at)
@@ -333,7 +336,10 @@ class SdnCepController(app_manager.RyuApp):
                     flows_confirmed=bool(fenced))
 
     def _install_and_fence(self, rules):
-        """Send FlowMods for ``rules`` then a barrier per switch; the event fires when all answer."""
+        """Send FlowMods for ``rules`` then a barrier per switch.
+
+        Returns (event that fires when every barrier is answered, barrier keys).
+        """
         done = hub.Event()
         pending = set()
         for rule in rules:
@@ -347,15 +353,17 @@ class SdnCepController(app_manager.RyuApp):
             pending.add(dp.id)
         if not pending:
             done.set()
-            return done
+            return done, []
         waiting = {"left": set(pending), "event": done}
+        keys = []
         for dpid in pending:
             dp = self.datapaths[dpid]
             barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
             dp.set_xid(barrier)
-            self._barriers[(dpid, barrier.xid)] = waiting
+            keys.append((dpid, barrier.xid))
+            self._barriers[keys[-1]] = waiting
             dp.send_msg(barrier)
-        return done
+        return done, keys
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):

@@ -1,6 +1,6 @@
 """Live demo: start the default testbed and print the controller's global view.
 
-    make demo            (or: .venv/bin/python -m scripts.demo [--keep-running])
+    make view            (or: .venv/bin/python -m scripts.demo [--keep-running])
 
 Starts OVS (userspace datapath), ryu-manager with controller.app and the default
 edge-cloud topology, waits until every link has a measured capacity and every host

@@ -17,6 +17,11 @@ class FakeDatapath:
         self.id = dpid
         self.ports = {p: SimpleNamespace(port_no=p) for p in ports}
         self.sent = []
+        self._xid = 0
+
+    def set_xid(self, msg):
+        self._xid += 1
+        msg.set_xid(self._xid)
 
     def send_msg(self, msg):
         self.sent.append(msg)

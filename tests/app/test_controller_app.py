@@ -119,3 +119,19 @@ def test_same_broadcast_flooded_once_per_switch(app):
     packet_in(app, dp, 3, data)
     packet_in(app, dp, 2, data)  # came back around a loop
     assert len(dp.of_type(parser.OFPPacketOut)) == 1
+
+
+def test_transfer_rules_are_fenced_by_barriers(app):
+    from controller.routing import FlowRule
+    dp1, dp2 = connect(app, 1), connect(app, 2)
+    match = tuple(sorted({"eth_type": 0x0800, "ip_proto": 6, "ipv4_dst": "10.0.0.4", "tcp_dst": 9000}.items()))
+    done, keys = app._install_and_fence([FlowRule(1, match, 2), FlowRule(2, match, 3)])
+    mods = [m for m in dp1.of_type(parser.OFPFlowMod) if m.priority == 200]
+    assert mods and dict(mods[0].match.items())["tcp_dst"] == 9000
+    barriers = {dp.id: dp.of_type(parser.OFPBarrierRequest)[0] for dp in (dp1, dp2)}
+    assert not done.is_set()
+    for dp in (dp1, dp2):
+        reply = parser.OFPBarrierReply(dp)
+        reply.xid = barriers[dp.id].xid
+        app._barrier_reply(ofp_event.EventOFPBarrierReply(reply))
+    assert done.is_set() and not app._barriers and len(keys) == 2
