@@ -13,10 +13,15 @@ WORKER_PORT = 9000
 
 
 @pytest.fixture(scope="module")
-def bed():
-    testbed = Testbed(TopologySpec(wan_mbit=20.0, worker_port=WORKER_PORT, worker_models="alexnet"))
+def bed(tmp_path_factory):
+    # Capacity probes off: this module measures the transport itself; what probes
+    # cost a transfer is measured and documented separately (docs/testbed.md).
+    conf = tmp_path_factory.mktemp("controller") / "no-probes.conf"
+    conf.write_text("[sdncep]\nprobe_interval = 0\n")
+    testbed = Testbed(TopologySpec(wan_mbit=20.0, worker_port=WORKER_PORT, worker_models="alexnet"),
+                      controller_args=["--config-file", str(conf)])
     with testbed:
-        testbed.wait_until(testbed.view_complete, timeout=60, what="a complete view")
+        testbed.wait_until(lambda: testbed.view_complete(capacities=False), timeout=60, what="a complete view")
         yield testbed
 
 
