@@ -21,13 +21,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-HOST_CLASSES: dict[str, float] = {
-    "cloud": 1.0,
-    "edge-large": 0.5,
-    "edge-medium": 0.35,
-    "edge-small": 0.2,
-}
-MODELS: tuple[str, ...] = ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2")
+from models.host_classes import HOST_CLASSES  # noqa: F401  (re-exported: one source of truth)
+from models.zoo import MODEL_NAMES
+
+MODELS: tuple[str, ...] = MODEL_NAMES
 KINDS: tuple[str, ...] = ("conv", "pool", "block", "fc", "other")
 
 #: Effective MAC/s of one full core for the synthetic profiles (PyTorch fp32 on a

@@ -90,3 +90,10 @@ def test_host_cpu_period_matches_profiler():
     from models.profiler import DEFAULT_PERIOD_US
     from topologies.spec import CPU_PERIOD_US
     assert CPU_PERIOD_US == DEFAULT_PERIOD_US
+
+
+def test_default_edge_cores_are_the_profiled_host_classes():
+    # topologies/ cannot import models/ (torch) under `mn --custom`: keep them equal here.
+    from models.host_classes import HOST_CLASSES
+    from topologies.spec import DEFAULT_EDGE_CORES
+    assert DEFAULT_EDGE_CORES == tuple(HOST_CLASSES[c] for c in ("edge-large", "edge-medium", "edge-small"))
