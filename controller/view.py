@@ -37,6 +37,7 @@ class GlobalView:
     def __init__(self):
         self.graph = nx.DiGraph()
         self.topology_version = 0
+        self._tree = (None, None)  # (topology_version, spanning tree) for flooding
 
     # -- switches and links -------------------------------------------------
     def add_switch(self, dpid, now, name=None):
@@ -232,8 +233,11 @@ class GlobalView:
 
     def flood_ports(self, dpid, all_ports):
         """Ports to flood on: host ports plus inter-switch ports on a spanning tree."""
-        graph = self.switch_graph().to_undirected(as_view=False)
-        tree = nx.minimum_spanning_tree(graph) if graph.number_of_nodes() else graph
+        version, tree = self._tree
+        if version != self.topology_version:  # recomputed only when the topology moved
+            graph = self.switch_graph().to_undirected(as_view=False)
+            tree = nx.minimum_spanning_tree(graph) if graph.number_of_nodes() else graph
+            self._tree = (self.topology_version, tree)
         node = switch_id(dpid)
         link_ports = {d["src_port"]: v for _, v, d in self.graph.out_edges(node, data=True)
                       if d["kind"] == "switch"} if node in self.graph else {}
