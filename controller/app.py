@@ -278,7 +278,8 @@ class SdnCepController(app_manager.RyuApp):
 
         Trains are spread over the interval rather than sent together: the
         userspace datapath is one thread, and simultaneous trains would make it
-        miss packets (and markers) on its receive sockets.
+        miss packets (and markers) on its receive sockets. Links that carry a
+        task's transfer (rules sent within the transfer idle timeout) are skipped.
         """
         while True:
             links = self.view.switch_links()
@@ -289,7 +290,9 @@ class SdnCepController(app_manager.RyuApp):
             for src_dpid, dst_dpid, data in links:
                 link = probe.LinkKey(src_dpid, data["src_port"], dst_dpid, data["dst_port"])
                 dp = self.datapaths.get(src_dpid)
-                if dp is not None and not self.prober.busy(link):
+                # A train would queue ahead of a task's tensor: leave links carrying one alone.
+                carrying = self._installed.ports_in_use(time.monotonic(), self.config.transfer_idle_timeout)
+                if dp is not None and not self.prober.busy(link) and (src_dpid, link.src_port) not in carrying:
                     self._send_probe(dp, self.prober.plan(link, self.clock()))
                 hub.sleep(gap)
 

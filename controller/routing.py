@@ -96,3 +96,7 @@ class InstalledRules:
             horizon = max(r.hard_timeout for r in rules) if rules else 0
             self._sent = {k: v for k, v in self._sent.items() if now - v[1] < horizon}
         return out
+
+    def ports_in_use(self, now, within):
+        """(dpid, out_port) of every rule sent less than ``within`` seconds ago."""
+        return {(dpid, port) for (dpid, _match), (port, sent_at) in self._sent.items() if now - sent_at < within}

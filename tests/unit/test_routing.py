@@ -59,3 +59,12 @@ def test_installed_rules_skip_fresh_duplicates(view):
     moved = plan_transfer(view, "10.0.0.1", "10.0.0.5", 9000, idle_timeout=4).rules
     resent = cache.needed(moved, now=4.5)  # new path via switch 3: only rules that changed
     assert sorted(r.dpid for r in resent) == [1, 3, 3, 4]
+
+
+def test_ports_in_use_follow_recent_rules(view):
+    from controller.routing import InstalledRules
+    rules = plan_transfer(view, "10.0.0.1", "10.0.0.5", 9000, idle_timeout=4).rules
+    cache = InstalledRules()
+    cache.needed(rules, now=0.0)
+    assert {(r.dpid, r.out_port) for r in rules} == cache.ports_in_use(now=1.0, within=4)
+    assert cache.ports_in_use(now=10.0, within=4) == set()
