@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 import networkx as nx
 
 HEARTBEAT_STALE_AFTER = 3.0
+FAIR_SHARE_FLOOR = 0.5
 
 
 def switch_id(dpid):
@@ -180,11 +181,18 @@ class GlobalView:
         return hops
 
     def available_bps(self, src, dst, use_capacity=False):
-        """Measured available bandwidth (or capacity) of a switch edge; unmeasured = unlimited."""
+        """Bandwidth a new transfer can expect on a switch edge; unmeasured = unlimited.
+
+        ``capacity - rate``, but never less than half the capacity: the load on our
+        links is TCP transfers, and a new TCP flow gets about a fair share of a link
+        that one other flow fills. Without that floor, a link busy for a moment would
+        look nearly unusable and a plan would be costed at minutes.
+        """
         data = self.graph.edges[src, dst]
-        if data["capacity_bps"] is None:
+        capacity = data["capacity_bps"]
+        if capacity is None:
             return float("inf")
-        return data["capacity_bps"] if use_capacity else max(data["capacity_bps"] - data["rate_bps"], 0.0)
+        return capacity if use_capacity else max(capacity - data["rate_bps"], capacity * FAIR_SHARE_FLOOR)
 
     def widest_path(self, src_dpid, dst_dpid, tolerance=0.1, use_capacity=False):
         """(dpids, bottleneck bits/s): the switch path with most available bandwidth.

@@ -121,6 +121,7 @@ def test_widest_path_prefers_bandwidth_then_fewer_hops(view):
     view.update_capacity(LinkKey(1, 1, 2, 1), 50e6, now=1.0)
     view.update_capacity(LinkKey(2, 2, 3, 1), 40e6, now=1.0)
     assert view.widest_path(1, 3) == ([1, 2, 3], 40e6)
-    view.update_port_rate(2, 2, rate(tx=35e6), now=2.0)  # 2->3 now has 5 Mbit/s left
+    view.update_capacity(LinkKey(2, 2, 3, 1), 12e6, now=2.0)
+    view.update_port_rate(2, 2, rate(tx=11e6), now=2.0)  # 2->3 loaded: half its capacity left
     assert view.widest_path(1, 3) == ([1, 3], 10e6)
     assert view.widest_path(1, 99) == (None, 0.0)
