@@ -9,7 +9,6 @@ other core, and that the transfer rules idle out after the task.
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 
