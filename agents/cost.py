@@ -8,8 +8,8 @@ implemented here; their reconstruction is documented in docs/decision_core.md.
 World model (a star around the access switch):
 
 * a device sends its raw input either to an edge node ``ES_j`` over that node's access
-  link (``bw_from_device_bps``; resource ``acc``, the device's one uplink) or to the cloud over the WAN
-  (the cloud's ``bw_from_device_bps``; resource ``wan``);
+  link (``bw_from_device_bps``; resource ``acc``, the device's one uplink) or to the cloud over
+  its uplink and the WAN (the cloud's ``bw_from_device_bps``; resources ``acc`` and ``wan``);
 * an edge node forwards an intermediate tensor ``D_p`` to the cloud over the WAN at its
   ``bw_to_cloud_bps`` (resource ``wan``) or to another edge node over the LAN at
   ``NetView.lan_bps`` (resource ``lan``);
@@ -35,13 +35,9 @@ WAN = "wan"
 LAN = "lan"
 
 
-def acc(node: str) -> str:
-    """The link a device's raw input takes to edge node ``node``.
-
-    One resource for every edge node: a device has one uplink, so its transfers to
-    different edge nodes queue behind each other (measured so on the testbed).
-    """
-    return "acc"
+# The device's one uplink: its transfers to any edge node or to the cloud queue
+# behind each other (measured so on the testbed).
+ACC = "acc"
 
 
 @dataclass(frozen=True)
@@ -174,12 +170,13 @@ def cloud_only(model: str, m: int, cloud: str = "cloud") -> Plan:
     return Plan(model, ((cloud, 0, m),))
 
 
-def _in_link(view: NetView, prev: NodeView | None, node: NodeView) -> tuple[str, float]:
+def _in_links(view: NetView, prev: NodeView | None, node: NodeView) -> tuple[tuple[str, ...], float]:
+    """The resources a transfer into ``node`` holds, and its rate."""
     if prev is None:
-        return (WAN if node.role == "cloud" else acc(node.name)), node.bw_from_device_bps
+        return ((ACC, WAN) if node.role == "cloud" else (ACC,)), node.bw_from_device_bps
     if node.role == "cloud":
-        return WAN, prev.bw_to_cloud_bps
-    return LAN, view.lan_bps
+        return (WAN,), prev.bw_to_cloud_bps
+    return (LAN,), view.lan_bps
 
 
 def check_plan(plan: Plan, view: NetView, store: ProfileStore, cfg: CostConfig) -> tuple[str, ...]:
@@ -209,7 +206,7 @@ def check_plan(plan: Plan, view: NetView, store: ProfileStore, cfg: CostConfig) 
         seen.add(name)
         if node.role == "cloud" and i != len(plan.hops) - 1:
             why.append("cloud hop must be last")
-        _, bw = _in_link(view, prev, node)
+        _, bw = _in_links(view, prev, node)
         if not bw > 0:
             why.append(f"no bandwidth into {name}")
         if node.cpu_share <= 0:
@@ -247,16 +244,15 @@ def evaluate(plan: Plan, view: NetView, store: ProfileStore, cfg: CostConfig,
         node = view.node(name)
         # ---- transfer D_s into the node (raw input when s == 0) ----
         if prev is None or prev.name != node.name:
-            link, bw = _in_link(view, prev, node)
+            links, bw = _in_links(view, prev, node)
             nbytes = float(obytes[s])
             dur = 8.0 * nbytes / bw if bw > 0 else float("inf")
-            free = (link_free or {}).get(link, view.link_backlog(link))
-            start = max(t, free)
+            start = max([t] + [(link_free or {}).get(link, view.link_backlog(link)) for link in links])
             wait_s += start - t
             trans_s += (start - t) + dur
             t = start + dur
-            res.append((link, start, t))
-            tcost += nbytes * (prices.wan_per_byte if link == WAN else prices.lan_per_byte)
+            res += [(link, start, t) for link in links]
+            tcost += nbytes * (prices.wan_per_byte if WAN in links else prices.lan_per_byte)
         # ---- compute segments s+1..e ----
         svc = float(store.seg_times(plan.model, node.cpu_share)[s:e].sum())
         free = (node_free or {}).get(name, node.backlog_s)

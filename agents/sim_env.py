@@ -21,7 +21,7 @@ import numpy as np
 from .calibration import ProfileStore
 from .codec import ActionCodec
 from .config import CostConfig, SimConfig
-from .cost import LAN, WAN, NetView, NodeView, Plan, acc, check_plan, cloud_only, evaluate
+from .cost import ACC, LAN, WAN, NetView, NodeView, Plan, check_plan, cloud_only, evaluate
 from .features import OBS_HIGH, OBS_LOW, action_mask, obs_dim, observe
 
 MBPS = 1e6
@@ -95,8 +95,7 @@ class EdgeCloudEnv(gym.Env):
         self.i = 0
         self.now = float(self.arrivals[0])
         self.node_free: dict[str, float] = {n: 0.0 for n in self.edge_names + ("cloud",)}
-        self.link_free: dict[str, float] = {WAN: 0.0, LAN: 0.0}
-        self.link_free.update({acc(n): 0.0 for n in self.edge_names})
+        self.link_free: dict[str, float] = {WAN: 0.0, LAN: 0.0, ACC: 0.0}
         self.jobs: dict[str, list[float]] = {n: [] for n in self.node_free}
         self.stats = {"latency": [], "cost": [], "reward": [], "gated": 0}
         self._mask_key: tuple[int, int] | None = None

@@ -81,7 +81,8 @@ class SdnCepController(app_manager.RyuApp):
                 predictor_path=config.predictor_path or None,
                 profiles_dir=config.profiles_dir or None, delta=config.delta,
                 complexity_gate=config.complexity_gate,
-                worker_port=config.worker_port, rule_idle_timeout=config.transfer_idle_timeout)
+                worker_port=config.worker_port, rule_idle_timeout=config.transfer_idle_timeout,
+                stats_lag_s=2 * config.poll_interval + 0.5)
         except (OSError, ValueError, RuntimeError) as exc:
             LOG.error("planning disabled: %s", exc)
             return None

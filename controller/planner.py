@@ -31,11 +31,14 @@ class Calibration:
 
     ``compute[node]``: measured / profiled compute time on that node (the node is then
     costed as having cpu_share / factor cores); ``network``: measured / predicted
-    transfer time (bandwidths are divided by it).
+    transfer time (bandwidths are divided by it); ``overhead_s``: what a task costs
+    beyond its transfers and compute (plan round trip, connections, framing), added
+    to every predicted latency.
     """
 
     compute: tuple = ()
     network: float = 1.0
+    overhead_s: float = 0.0
 
     def __post_init__(self):
         factors = dict(self.compute)
@@ -43,16 +46,19 @@ class Calibration:
             raise ValueError("compute factors must map node names to numbers in [0.2, 5]")
         if not (isinstance(self.network, (int, float)) and 0.2 <= self.network <= 5):
             raise ValueError("network factor must be a number in [0.2, 5]")
+        if not (isinstance(self.overhead_s, (int, float)) and 0 <= self.overhead_s <= 1):
+            raise ValueError("overhead_s must be a number of seconds in [0, 1]")
         object.__setattr__(self, "compute", tuple(sorted(factors.items())))
 
     @classmethod
     def from_mapping(cls, fields):
-        if not isinstance(fields, dict) or set(fields) - {"compute", "network"}:
-            raise ValueError("calibration must be an object with 'compute' and/or 'network'")
-        return cls(tuple(dict(fields.get("compute", {})).items()), fields.get("network", 1.0))
+        if not isinstance(fields, dict) or set(fields) - {"compute", "network", "overhead_s"}:
+            raise ValueError("calibration must be an object with 'compute', 'network' and/or 'overhead_s'")
+        return cls(tuple(dict(fields.get("compute", {})).items()), fields.get("network", 1.0),
+                   fields.get("overhead_s", 0.0))
 
     def as_dict(self):
-        return {"compute": dict(self.compute), "network": self.network}
+        return {"compute": dict(self.compute), "network": self.network, "overhead_s": self.overhead_s}
 
 
 class Ledger:
@@ -60,9 +66,13 @@ class Ledger:
 
     Heartbeats lag by up to half a second, so tasks planned in quick succession
     would not see each other in the view. The ledger keeps the reservations the
-    cost model returned for every plan (nodes, and the links 'wan', 'lan', 'acc')
-    and hands them to the next decision as backlogs.
+    cost model returned for every plan (nodes, and the links 'wan', 'lan' and each
+    device's uplink 'acc') and hands them to the next decision as backlogs. It
+    also remembers when it last used each resource: port counters show our own
+    transfers for a while after they end.
     """
+
+    RETAIN_S = 60.0
 
     def __init__(self):
         self._free_at = {}
@@ -70,24 +80,42 @@ class Ledger:
     def backlog(self, resource, now):
         return max(self._free_at.get(resource, now) - now, 0.0)
 
-    def links(self, now):
-        return tuple((r, self.backlog(r, now)) for r in sorted(self._free_at)
-                     if not r.startswith("node:") and self.backlog(r, now) > 0)
+    def used_within(self, resource, now, window_s):
+        return self._free_at.get(resource, -float("inf")) > now - window_s
+
+    def links(self, now, device_ip):
+        """Backlogs of the shared links and of this device's uplink, as the cost model names them."""
+        uplink = self.uplink(device_ip)
+        busy = {}
+        for resource in self._free_at:
+            if resource.startswith("node:") or (resource.startswith("acc@") and resource != uplink):
+                continue
+            if (backlog := self.backlog(resource, now)) > 0:
+                busy["acc" if resource == uplink else resource] = backlog
+        return tuple(sorted(busy.items()))
 
     def node_backlog(self, name, now):
         return self.backlog(f"node:{name}", now)
 
-    def commit(self, reservations, node_names, now):
+    @staticmethod
+    def uplink(device_ip):
+        return f"acc@{device_ip}"
+
+    def commit(self, reservations, node_names, device_ip, now):
         for resource, _start, end in reservations:
             key = f"node:{resource}" if resource in node_names else resource
+            key = self.uplink(device_ip) if key == "acc" else key
             self._free_at[key] = max(self._free_at.get(key, now), now + end)
-        self._free_at = {k: t for k, t in self._free_at.items() if t > now}
+        self._free_at = {k: t for k, t in self._free_at.items() if t > now - self.RETAIN_S}
 
 
 class Planner:
     def __init__(self, policies, store, cost=None, predictor=None, worker_port=9000, lan_bps=1e9,
-                 rule_idle_timeout=5, rule_hard_timeout=120):
+                 rule_idle_timeout=5, rule_hard_timeout=120, stats_lag_s=2.5):
         self.calibration = Calibration()
+        # how long port counters keep showing a transfer after it ended: one
+        # polling period it is averaged over, plus the next one before it is read
+        self.stats_lag_s = stats_lag_s
         self.ledger = Ledger()
         self.policies = dict(policies)
         self.store, self.cost, self.predictor = store, cost, predictor
@@ -120,8 +148,9 @@ class Planner:
 
     # -- view -> snapshot ------------------------------------------------------
     def _bandwidth(self, view, src_dpid, dst_dpid, own_traffic=False):
-        """Widest-path bandwidth; with ``own_traffic`` (our own earlier transfers are
-        what loads the path, and the ledger queues behind them) the link capacities."""
+        """Widest-path bandwidth; with ``own_traffic`` (our own transfers, now or within
+        the counters' lag, are what loads the path, and the ledger queues behind them)
+        the link capacities."""
         if src_dpid == dst_dpid:
             return self.lan_bps
         _, bottleneck = view.widest_path(src_dpid, dst_dpid, use_capacity=own_traffic)
@@ -141,21 +170,23 @@ class Planner:
         cloud = clouds[0]
         nodes = []
         slowdown = dict(self.calibration.compute)
-        busy_links = dict(self.ledger.links(now))
+        own = {r: self.ledger.used_within(r, now, self.stats_lag_s)
+               for r in ("wan", "lan", self.ledger.uplink(device_ip))}
+        own_uplink, own_wan = own[self.ledger.uplink(device_ip)], own["wan"]
         for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
             load = host["load"]
-            into = "wan" if host["role"] == "cloud" else "acc"
+            into_own = own_uplink or (own_wan and host["role"] == "cloud")
             nodes.append(NodeState(
                 name=host["name"], role=host["role"], busy=load["busy"],
                 cpu_share=load["cpu_share"] / slowdown.get(host["name"], 1.0),
                 queue_len=load["queue_len"], mem_free_bytes=load["mem_free_bytes"],
-                bw_to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"], "wan" in busy_links),
-                bw_from_device_bps=self._bandwidth(view, device["dpid"], host["dpid"], into in busy_links),
+                bw_to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"], own_wan),
+                bw_from_device_bps=self._bandwidth(view, device["dpid"], host["dpid"], into_own),
                 backlog_s=self.ledger.node_backlog(host["name"], now) or None))
         edges = [h for h in workers if h["role"] == "edge"]
-        lan = min((self._bandwidth(view, a["dpid"], b["dpid"], "lan" in busy_links)
+        lan = min((self._bandwidth(view, a["dpid"], b["dpid"], own["lan"])
                    for a in edges for b in edges if a is not b), default=self.lan_bps)
-        return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=tuple(busy_links.items()))
+        return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=self.ledger.links(now, device_ip))
 
     # -- plan --------------------------------------------------------------------
     def complexity(self, request):
@@ -197,17 +228,19 @@ class Planner:
             plan = self._fixed(snapshot, request)
         else:
             plan = decide(policy, snapshot, Task(request.model, q=q, task_id=request.task_id), self.store, self.cost)
-        self._commit(plan, snapshot, now)
+        self._commit(plan, snapshot, request.device_ip, now)
         hops = []
         for node, start, end in plan.hops:
             host = view.host_by_name(node)
             hops.append({"node": node, "ip": host["ip"], "port": self.worker_port, "start": start, "end": end})
         transfers = self._transfers(view, request, hops)
         latency = plan.latency
+        overhead = self.calibration.overhead_s
         reply = {
             "task_id": request.task_id, "ok": True, "method": request.method, "model": request.model, "q": q,
             "hops": hops,
-            "predicted": {"latency_s": latency.total_s, "edge_s": latency.edge_s, "cloud_s": latency.cloud_s,
+            "predicted": {"latency_s": latency.total_s + overhead, "overhead_s": overhead,
+                          "edge_s": latency.edge_s, "cloud_s": latency.cloud_s,
                           "trans_s": latency.trans_s, "wait_s": latency.wait_s,
                           "cost": plan.cost.total, "reward": plan.reward},
             "paths": [{"src": t.src_ip, "dst": t.dst_ip,
@@ -217,13 +250,13 @@ class Planner:
         }
         return PlannedTask(reply, tuple(transfers))
 
-    def _commit(self, plan, snapshot, now):
+    def _commit(self, plan, snapshot, device_ip, now):
         from agents.cost import evaluate
         from agents.decision import view_from_snapshot
 
         netview = view_from_snapshot(snapshot, plan.model, self.store)
         reservations = evaluate(plan, netview, self.store, self.cost).reservations
-        self.ledger.commit(reservations, {n.name for n in snapshot.nodes}, now)
+        self.ledger.commit(reservations, {n.name for n in snapshot.nodes}, device_ip, now)
 
     def _transfers(self, view, request, hops):
         legs = [(request.device_ip, hops[0]["ip"], self.worker_port)]

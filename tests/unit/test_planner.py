@@ -6,6 +6,7 @@ from controller.heartbeat import Heartbeat
 from controller.plan_protocol import PlanRequest
 from controller.planner import Planner, PlanningError
 from controller.probe import LinkKey
+from controller.rates import PortRate
 from controller.view import GlobalView
 
 # a1(1) - l1(2) - c1(4) - g1(5);  l1 - l2(3) via c1;  d1 on a1, e1 on l1, e2 on l2, cloud on g1
@@ -31,7 +32,7 @@ def view():
 
 @pytest.fixture(scope="module")
 def planner():
-    return Planner.from_files(worker_port=9000)
+    return Planner.from_files(worker_port=9000, stats_lag_s=1.0)
 
 
 def request(method="oracle", **kw):
@@ -118,6 +119,50 @@ def test_device_uplink_is_one_resource(view, planner):
     planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
     second = planner.plan(view, request("fixed", hops=(("e2", 0, 11),)), now=0.5).reply["predicted"]
     assert second["wait_s"] > 0  # e2's input waits for e1's on the device's uplink
+    third = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    assert third["wait_s"] > second["wait_s"]  # so does the cloud's, behind both
+
+
+def test_each_device_has_its_own_uplink(view, planner):
+    view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
+                          "00:00:00:00:00:09", 1, 3, 0.0)
+    planner.ledger = type(planner.ledger)()
+    first = planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5).reply["predicted"]
+    other_node = PlanRequest("t2", "alexnet", "fixed", "10.0.0.9", hops=(("e2", 0, 11),))
+    assert planner.plan(view, other_node, now=0.5).reply["predicted"]["wait_s"] == 0
+    planner.ledger = type(planner.ledger)()
+    planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
+    same_node = PlanRequest("t3", "alexnet", "fixed", "10.0.0.9", hops=(("e1", 0, 11),))
+    predicted = planner.plan(view, same_node, now=0.5).reply["predicted"]
+    # d2's input arrives while e1 still computes d1's task: it waits for e1's CPU
+    # (a compute time), not behind d1's transfer on an uplink
+    assert predicted["wait_s"] == pytest.approx(first["edge_s"], rel=0.01)
+
+
+def test_counters_showing_our_own_finished_transfer_do_not_cut_bandwidth(view, planner):
+    planner.ledger = type(planner.ledger)()
+    planned = planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
+    done = 0.5 + planned.reply["predicted"]["trans_s"]
+    view.update_port_rate(1, 1, PortRate(0, 45e6, 0, 3800, 0, 1.0), done + 0.2)  # still shows that transfer
+    after = {n.name: n for n in planner.snapshot(view, "10.0.0.1", now=done + 0.2).nodes}
+    assert after["e1"].bw_from_device_bps == 50e6
+    later = {n.name: n for n in planner.snapshot(view, "10.0.0.1", now=done + planner.stats_lag_s + 0.1).nodes}
+    assert later["e1"].bw_from_device_bps < 50e6  # after the counters' lag: someone else's traffic
+
+
+def test_measured_overhead_is_added_to_predictions(view, planner):
+    from controller.planner import Calibration
+    planner.ledger = type(planner.ledger)()
+    base = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    planner.ledger = type(planner.ledger)()
+    planner.calibration = Calibration(overhead_s=0.01)
+    try:
+        tuned = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    finally:
+        planner.calibration = Calibration()
+    assert tuned["latency_s"] == pytest.approx(base["latency_s"] + 0.01) and tuned["overhead_s"] == 0.01
+    with pytest.raises(ValueError):
+        Calibration.from_mapping({"overhead_s": -1})
 
 
 def test_complexity_from_device_features(view):
