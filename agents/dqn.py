@@ -28,7 +28,7 @@ import torch.nn as nn
 from .calibration import ProfileStore
 from .codec import ActionCodec
 from .config import CostConfig, SimConfig, check_delta
-from .cost import Plan, cloud_only
+from .cost import Plan, best_plan, cloud_only
 from .decision import DecisionContext
 from .features import action_mask, observe
 
@@ -153,10 +153,15 @@ class Agent:
         return h
 
     def act(self, obs: np.ndarray, mask: np.ndarray | None = None) -> int:
+        return self.shortlist(obs, mask, 1)[0]
+
+    def shortlist(self, obs: np.ndarray, mask: np.ndarray | None, k: int) -> list[int]:
+        """The ``k`` allowed actions of highest Q, best first."""
         q = self.q_values(obs)
         if mask is not None:
             q = np.where(np.asarray(mask, dtype=bool), q, -np.inf)
-        return int(np.argmax(q))
+        order = np.argsort(-q, kind="stable")[:k]
+        return [int(a) for a in order if np.isfinite(q[a])] or [int(order[0])]
 
     def save(self, directory: str | Path, stem: str = "agent") -> Path:
         d = Path(directory)
@@ -176,25 +181,35 @@ class Agent:
 
 @dataclass
 class SdnCepPolicy:
-    """SDN-CEP: complexity gate (formula (1)) then the DQN's (p, ES_j) choice."""
+    """SDN-CEP: complexity gate (formula (1)) then the DQN's (p, ES_j) choice.
+
+    With ``top_k`` > 1 the DQN shortlists its ``top_k`` best actions and the cost
+    model, fed with the live view, picks among them: the network's Q-values are an
+    approximation learned in the simulator, and a few cost evaluations (microseconds
+    each) catch its near-misses. ``top_k`` = 1 is the DQN alone.
+    """
     agent: Agent
     delta: float = 0.6
     use_gate: bool = True
     predictor: Any = None
     name: str = "sdn-cep"
+    top_k: int = 1
 
     def __post_init__(self) -> None:
         check_delta(self.delta)
+        if not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ValueError(f"top_k must be an integer >= 1, got {self.top_k!r}")
 
     @classmethod
     def load(cls, agent_path: str | Path, predictor_path: str | Path | None = None,
-             delta: float = 0.6, use_gate: bool = True) -> "SdnCepPolicy":
+             delta: float = 0.6, use_gate: bool = True, top_k: int = 1,
+             name: str = "sdn-cep") -> "SdnCepPolicy":
         """What the live controller does at start-up: load checkpoint (+ predictor)."""
         pred = None
         if predictor_path is not None:
             from .complexity import ComplexityPredictor
             pred = ComplexityPredictor.load(predictor_path)
-        return cls(Agent.load(agent_path), delta, use_gate, pred)
+        return cls(Agent.load(agent_path), delta, use_gate, pred, name, top_k)
 
     def decide(self, ctx: DecisionContext) -> Plan:
         view = ctx.view
@@ -208,8 +223,10 @@ class SdnCepPolicy:
         obs = ctx.obs if ctx.obs is not None else observe(view, ctx.model, ctx.store)
         mask = ctx.mask if ctx.mask is not None and len(ctx.mask) == codec.n else \
             action_mask(view, ctx.model, codec, ctx.store, ctx.cost)
-        a = self.agent.act(obs, mask)                               # f1: edge/collaborative
-        return codec.plan(a, ctx.model, [e.name for e in view.edges], view.cloud.name)
+        names = [e.name for e in view.edges]
+        plans = [codec.plan(a, ctx.model, names, view.cloud.name)     # f1: edge/collaborative
+                 for a in self.agent.shortlist(obs, mask, self.top_k)]
+        return plans[0] if len(plans) == 1 else best_plan(plans, view, ctx.store, ctx.cost)
 
 
 class ReplayBuffer:

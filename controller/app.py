@@ -80,7 +80,7 @@ class SdnCepController(app_manager.RyuApp):
                 agent_checkpoint=config.agent_checkpoint or None,
                 predictor_path=config.predictor_path or None,
                 profiles_dir=config.profiles_dir or None, delta=config.delta,
-                complexity_gate=config.complexity_gate,
+                complexity_gate=config.complexity_gate, agent_top_k=config.agent_top_k,
                 worker_port=config.worker_port, rule_idle_timeout=config.transfer_idle_timeout,
                 stats_lag_s=2 * config.poll_interval + 0.5)
         except (OSError, ValueError, RuntimeError) as exc:

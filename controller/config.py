@@ -24,6 +24,8 @@ HELP = {
     "profiles_dir": "directory of layer profiles (empty: the repository's profiles/)",
     "delta": "complexity threshold: q >= delta sends a task to the cloud",
     "complexity_gate": "apply the complexity gate (q >= delta -> cloud) before the DQN in sdn-cep",
+    "agent_top_k": "sdn-cep: the cost model picks among the DQN's k best actions (1: the DQN alone; "
+                   "above 1 the DQN alone is also served as sdn-cep-dqn)",
 }
 
 
@@ -44,6 +46,7 @@ class ControllerConfig:
     profiles_dir: str = ""
     delta: float = 0.6
     complexity_gate: bool = False
+    agent_top_k: int = 5
 
     def __post_init__(self):
         if not 0.1 <= self.poll_interval <= 60:
@@ -60,6 +63,8 @@ class ControllerConfig:
             raise ConfigError("transfer_idle_timeout must be in [1, 600] s")
         if not 0.0 <= self.delta <= 1.0:
             raise ConfigError(f"delta must be in [0, 1], got {self.delta}")
+        if not 1 <= self.agent_top_k <= 64:
+            raise ConfigError(f"agent_top_k must be in [1, 64], got {self.agent_top_k}")
 
     @classmethod
     def from_oslo(cls, group):

@@ -18,7 +18,7 @@ PLAN_PORT = 47475
 MAGIC = b"SDNCEP-PLAN1"
 MAX_BODY = 1400            # fits one Ethernet frame with headers
 MAX_FEATURES = 32
-METHODS = ("sdn-cep", "only-cloud", "only-edge", "neurosurgeon", "dpto", "random", "oracle", "oracle-2hop",
+METHODS = ("sdn-cep", "sdn-cep-dqn", "only-cloud", "only-edge", "neurosurgeon", "dpto", "random", "oracle", "oracle-2hop",
            "fixed")
 MAX_HOPS = 8
 _TASK_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

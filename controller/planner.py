@@ -124,8 +124,9 @@ class Planner:
 
     @classmethod
     def from_files(cls, agent_checkpoint=None, predictor_path=None, profiles_dir=None, delta=0.6,
-                   complexity_gate=False, **kwargs):
-        """Baselines always; SDN-CEP when a trained agent checkpoint is given.
+                   complexity_gate=False, agent_top_k=1, **kwargs):
+        """Baselines always; SDN-CEP when a trained agent checkpoint is given (and, if
+        ``agent_top_k`` > 1, the DQN alone as ``sdn-cep-dqn``).
 
         The complexity gate is off by default: the shipped predictor is trained on
         the only labelled images available offline (8x8 digits) and scores the
@@ -142,8 +143,10 @@ class Planner:
         predictor = ComplexityPredictor.load(predictor_path) if predictor_path else None
         if agent_checkpoint:
             from agents.dqn import SdnCepPolicy
-            policy = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta, use_gate=complexity_gate)
-            policies[policy.name] = policy
+            variants = {"sdn-cep": agent_top_k, "sdn-cep-dqn": 1} if agent_top_k > 1 else {"sdn-cep": 1}
+            for name, top_k in variants.items():
+                policies[name] = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta,
+                                                   use_gate=complexity_gate, top_k=top_k, name=name)
         return cls(policies, store, CostConfig(), predictor, **kwargs)
 
     # -- view -> snapshot ------------------------------------------------------

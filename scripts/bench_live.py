@@ -5,10 +5,10 @@
 
 Starts OVS, ryu-manager (controller.app with the trained agent) and the edge-cloud
 topology with a worker on every edge and cloud host. For each WAN bandwidth level
-(set live with tc, then measured by the controller) and method, an end device sends
-real images arriving as a Poisson process: for every task it asks the controller for a plan (a
-packet-in), the controller pins the transfers, and the device records predicted and
-measured latency with the per-stage breakdown. Writes records (JSON, CSV), a
+(set live with tc, then measured by the controller) and method, both end devices send
+real images, each arriving as a Poisson process: for every task a device asks the
+controller for a plan (a packet-in), the controller pins the transfers, and the device
+records predicted and measured latency with the per-stage breakdown. Writes records (JSON, CSV), a
 summary (JSON), figures (PNG) to --out and prints the latency table.
 """
 
@@ -16,6 +16,7 @@ import argparse
 import functools
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,14 +30,20 @@ from topologies.testbed import Testbed, TestbedError
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINES = ("only-cloud", "only-edge", "neurosurgeon", "dpto")
-METHODS = BASELINES + ("sdn-cep", "oracle")
+# sdn-cep: the DQN's shortlist re-ranked by the cost model; sdn-cep-dqn: the DQN alone
+METHODS = BASELINES + ("sdn-cep", "sdn-cep-dqn", "oracle")
 WAN = ("c1", "g1")
 WORKER_PORT = 9000
 
 
-# Tasks arrive as a Poisson process (as in the simulator the agent was trained in):
-# `per_cell` tasks at `rate`/s per bandwidth cell; k tasks over `window_s` in the
-# tasks sweep, so more tasks means more load.
+# Tasks arrive as Poisson processes (as in the simulator the agent was trained in),
+# one per end device, all devices at once: `per_cell` tasks at `rate`/s from each
+# device per bandwidth cell; k tasks in all over `window_s` in the tasks sweep, so
+# more tasks means more load. Devices have their own uplinks and share the edge
+# nodes and the WAN.
+DEVICES = ("d1", "d2")
+
+
 def settings(full):
     if full:
         return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 12, "rate": 3.0,
@@ -50,28 +57,39 @@ class LiveBench:
     def __init__(self, bed, out, model, seed=0):
         self.bed, self.out, self.model, self.seed = bed, out, model, seed
         self.records = []
-        self.device = bed.net["d1"]
 
     def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
-                  seed=None):
-        """Run tasks from device d1; returns their records (also kept in self.records)."""
+                  seed=None, devices=("d1",)):
+        """Run ``count`` tasks from each of ``devices`` at once; returns their records
+        (also kept in self.records). Device i draws its arrivals with seed + i, so
+        every method meets the same arrival pattern."""
         model = model or self.model
-        path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{len(self.records)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        args = ["--ip", self.device.IP(), "--method", method, "--model", model, "--count", str(count),
-                "--arrivals", arrivals, "--rate", str(rate), "--seed", str(self.seed if seed is None else seed),
-                "--tag", tag,
-                "--out", str(path), "--timeout", "60"]
-        if hops:
-            args += ["--hops", hops]
-        command = " ".join([sys.executable, "-m", "runtime.device", *args])
-        output = self.device.cmd(f"cd {REPO} && timeout {timeout} {command} 2>&1; echo EXIT=$?")
-        body, _, code = output.rpartition("EXIT=")
-        if code.strip() != "0" or not path.exists():
-            raise TestbedError(f"device run failed ({code.strip()}): {body[-2000:]}")
-        rows = json.loads(path.read_text())
-        for row in rows:
-            row.update(phase=tag.split(":")[0])
+        seed = self.seed if seed is None else seed
+        runs = []
+        for index, name in enumerate(devices):
+            host = self.bed.net[name]
+            path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{name}-{len(self.records)}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
+                    "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed + index), "--tag", tag,
+                    "--out", str(path), "--timeout", "60"]
+            if hops:
+                args += ["--hops", hops]
+            process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            runs.append((name, path, process))
+        rows = []
+        for name, path, process in runs:
+            try:
+                output, _ = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                output, _ = process.communicate()
+            if process.returncode != 0 or not path.exists():
+                text = output.decode(errors="replace")[-2000:]
+                raise TestbedError(f"device {name} run failed ({process.returncode}): {text}")
+            for row in json.loads(path.read_text()):
+                rows.append(dict(row, phase=tag.split(":")[0], device=name))
         self.records.extend(rows)
         return rows
 
@@ -89,11 +107,12 @@ class LiveBench:
         """Warm every worker up, then feed measured compute and transfer times back.
 
         Three spaced tasks per worker and model with a fixed single-hop plan; the
-        last two give, per node, measured/predicted compute time and, on the cloud
-        leg, measured/predicted transfer time. The controller's planner then costs
-        plans with these corrections (PUT /sdncep/v1/calibration).
+        last two give, per node, measured/predicted compute time, on the cloud
+        leg measured/predicted transfer time, and what a task took beyond its
+        transfers and compute. The controller's planner then costs plans with these
+        corrections (PUT /sdncep/v1/calibration).
         """
-        compute, network = {}, []
+        compute, network, overhead = {}, [], []
         for model in models:
             for node in ("e1", "e2", "e3", "cloud"):
                 rows = self.run_tasks("fixed", 3, "warmup", model=model, arrivals="fixed", rate=2.0,
@@ -105,9 +124,11 @@ class LiveBench:
                     compute.setdefault(node, []).append(row["h0_compute_s"] / predicted)
                     if node == "cloud" and row["predicted_trans_s"] > 0:
                         network.append(row["h0_net_s"] / row["predicted_trans_s"])
-        clamp = lambda v: min(max(v, 0.2), 5.0)  # noqa: E731
+                    overhead.append(row["e2e_s"] - row["h0_net_s"] - row["h0_compute_s"] - row["result_net_s"])
+        clamp = lambda v, low=0.2, high=5.0: min(max(v, low), high)  # noqa: E731
         calibration = {"compute": {n: clamp(statistics.median(v)) for n, v in compute.items()},
-                       "network": clamp(statistics.median(network)) if network else 1.0}
+                       "network": clamp(statistics.median(network)) if network else 1.0,
+                       "overhead_s": clamp(statistics.median(overhead), 0.0, 1.0) if overhead else 0.0}
         applied = self.bed.rest_put("/sdncep/v1/calibration", calibration)
         (self.out / "calibration.json").write_text(json.dumps(applied, indent=1))
         return applied
@@ -155,7 +176,7 @@ def main(argv=None):
         plan["tasks"] = tuple(int(t) for t in args.tasks.split(","))
     methods = tuple(args.methods.split(","))
     skip = set(filter(None, args.skip.split(",")))
-    if "sdn-cep" not in methods:
+    if not {"sdn-cep", "sdn-cep-dqn"} & set(methods):
         args.agent = args.predictor = None
     for path in filter(None, (args.agent, args.predictor)):
         if not Path(path).exists():
@@ -184,15 +205,16 @@ def main(argv=None):
                     for method in methods:
                         for repeat in range(plan["repeats"]):
                             bench.run_tasks(method, plan["per_cell"], f"bandwidth:{mbit}", arrivals="poisson",
-                                            rate=plan["rate"], seed=repeat)
+                                            rate=plan["rate"], seed=10 * repeat, devices=DEVICES)
                             bench.drain()
                         progress.update()
             if "tasks" not in skip:
                 bench.set_wan(20)
                 for count in plan["tasks"]:
                     for method in methods:
-                        bench.run_tasks(method, count, f"tasks:{count}", arrivals="poisson",
-                                        rate=count / plan["window_s"])
+                        share = max(count // len(DEVICES), 1)
+                        bench.run_tasks(method, share, f"tasks:{count}", arrivals="poisson",
+                                        rate=share / plan["window_s"], devices=DEVICES)
                         bench.drain()
                         progress.update()
             if "wifi" not in skip:

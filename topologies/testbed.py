@@ -16,13 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from topologies.edge_cloud import link_setter, make_net
-from topologies.ovs import DEFAULT_RUN_DIR, OvsDaemons
+from topologies.ovs import DEFAULT_RUN_DIR, INFRA_NICE, OvsDaemons
 
 
 class TestbedError(RuntimeError):
@@ -61,6 +62,11 @@ class Testbed:
     def __enter__(self):
         if os.geteuid() != 0:
             raise TestbedError("the testbed needs root (Mininet, OVS)")
+        # `kill` (SIGTERM) must tear the testbed down like Ctrl-C does, not leave
+        # hosts, workers and daemons behind
+        self._previous_sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
         try:
             self.start()
         except BaseException:
@@ -69,7 +75,11 @@ class Testbed:
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            if self._previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
 
     def start(self):
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +87,7 @@ class Testbed:
         self.controller_log = self.log_dir / f"ryu-{self.ofp_port}.log"
         with open(self.controller_log, "wb") as log:
             self.ryu = subprocess.Popen(
-                [ryu_manager_path(), "--observe-links", "--ofp-tcp-listen-port", str(self.ofp_port),
+                [*INFRA_NICE, ryu_manager_path(), "--observe-links", "--ofp-tcp-listen-port", str(self.ofp_port),
                  "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
                  *self.controller_args, "controller.app"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

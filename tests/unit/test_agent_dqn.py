@@ -47,6 +47,22 @@ def test_act_respects_mask():
     assert ag.act(obs) == 1
     assert ag.act(obs, np.array([1, 0, 1, 1])) == 3
     assert ag.act(obs, np.array([1, 0, 0, 0])) == 0
+    assert ag.shortlist(obs, np.array([1, 0, 1, 1]), 3) == [3, 2, 0]
+    assert ag.shortlist(obs, np.array([0, 0, 1, 0]), 3) == [2]
+
+
+def test_shortlist_reranked_by_cost_model_is_never_worse(trained):
+    from agents.cost import all_plans, evaluate
+    agent, _, _ = trained
+    cost = CostConfig()
+    alone = decide(SdnCepPolicy(agent, use_gate=False), _snapshot(), Task("alexnet"), STORE, cost)
+    ranked = decide(SdnCepPolicy(agent, use_gate=False, top_k=34), _snapshot(), Task("alexnet"), STORE, cost)
+    view = view_from_snapshot(_snapshot(), "alexnet", STORE)
+    best = max(evaluate(p, view, STORE, cost).reward for p in all_plans("alexnet", 11, view)
+               if not check_plan(p, view, STORE, cost))
+    assert ranked.reward >= alone.reward and ranked.reward == pytest.approx(best)  # 34 = every action
+    with pytest.raises(ValueError, match="top_k"):
+        SdnCepPolicy(agent, top_k=0)
 
 
 def _snapshot(bw=10e6):

@@ -173,3 +173,13 @@ def test_complexity_from_device_features(view):
     planner = Planner.from_files(predictor_path=str(predictor))
     q = planner.complexity(request(features=tuple([0.5] * 12)))
     assert 0.0 <= q <= 1.0
+
+
+def test_agent_served_alone_and_reranked(view):
+    from pathlib import Path
+    agent = Path(__file__).resolve().parents[2] / "checkpoints" / "sdncep-agent.pt"
+    planner = Planner.from_files(agent_checkpoint=str(agent), agent_top_k=5)
+    assert planner.policies["sdn-cep"].top_k == 5 and planner.policies["sdn-cep-dqn"].top_k == 1
+    for method in ("sdn-cep", "sdn-cep-dqn"):
+        assert planner.plan(view, request(method), now=0.5).reply["hops"]
+    assert "sdn-cep-dqn" not in Planner.from_files(agent_checkpoint=str(agent)).policies

@@ -79,7 +79,8 @@ def test_schedule_runner_applies_in_order_with_fake_clock():
     assert applied == [(("a1", "l1"), 20.0), (("c1", "g1"), 10.0)]
 
 
-@pytest.mark.parametrize("kwargs", [{"poll_interval": 0}, {"probe_interval": 0.1}, {"probe_duration": 5}])
+@pytest.mark.parametrize("kwargs", [{"poll_interval": 0}, {"probe_interval": 0.1}, {"probe_duration": 5},
+                                    {"agent_top_k": 0}])
 def test_controller_config_validation(kwargs):
     with pytest.raises(ConfigError):
         ControllerConfig(**kwargs)
