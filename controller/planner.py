@@ -9,7 +9,7 @@ requested method (a forward pass for SDN-CEP), and each hop of the plan is pinne
 to its widest path by ``controller.routing.plan_transfer``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.routing import RoutingError, plan_transfer
 from controller.view import HEARTBEAT_STALE_AFTER
@@ -143,10 +143,12 @@ class Planner:
         predictor = ComplexityPredictor.load(predictor_path) if predictor_path else None
         if agent_checkpoint:
             from agents.dqn import SdnCepPolicy
-            variants = {"sdn-cep": agent_top_k, "sdn-cep-dqn": 1} if agent_top_k > 1 else {"sdn-cep": 1}
-            for name, top_k in variants.items():
-                policies[name] = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta,
-                                                   use_gate=complexity_gate, top_k=top_k, name=name)
+            policy = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta, use_gate=complexity_gate,
+                                       top_k=agent_top_k)
+            policies[policy.name] = policy
+            if agent_top_k > 1:
+                alone = replace(policy, top_k=1, name="sdn-cep-dqn")  # the same loaded network
+                policies[alone.name] = alone
         return cls(policies, store, CostConfig(), predictor, **kwargs)
 
     # -- view -> snapshot ------------------------------------------------------
