@@ -15,7 +15,9 @@ World model (a star around the access switch):
   ``NetView.lan_bps`` (resource ``lan``);
 * every node and link is a FIFO server: a stage starts when both its input has arrived
   and the resource is free (``backlog_s`` says how long until it is).  This is what
-  makes latency grow with the number of tasks.
+  makes latency grow with the number of tasks.  The live planner splits the WAN into
+  one lane per sender (``NetView.wan_lanes``): senders share it fairly, each sender's
+  own transfers queue in its lane.
 
 A plan is an ordered tuple of hops ``(node, start_point, end_point)`` covering points
 0..m contiguously; at most one hop is on the cloud and it must be the last one.
@@ -60,6 +62,11 @@ class NetView:
     now: float = 0.0
     lan_bps: float = 1e9
     link_backlog_s: tuple[tuple[str, float], ...] = ()
+    # The WAN as fair-shared lanes, one per sender ("wan@acc" the device, "wan@<node>"
+    # an edge node), instead of one FIFO: TCP flows from different senders share it
+    # at once (the live planner sets the per-sender rates); each sender's own
+    # transfers still queue behind each other.
+    wan_lanes: bool = False
 
     def __post_init__(self) -> None:
         names = [n.name for n in self.nodes]
@@ -89,6 +96,10 @@ class NetView:
     def bandwidth_bps(self) -> float:
         """B of the paper: the device -> cloud (WAN) rate."""
         return self.cloud.bw_from_device_bps
+
+    def wan(self, sender: str) -> str:
+        """The resource a WAN transfer from ``sender`` (ACC: the device) holds."""
+        return f"{WAN}@{sender}" if self.wan_lanes else WAN
 
     def link_backlog(self, link: str) -> float:
         for k, v in self.link_backlog_s:
@@ -173,9 +184,9 @@ def cloud_only(model: str, m: int, cloud: str = "cloud") -> Plan:
 def _in_links(view: NetView, prev: NodeView | None, node: NodeView) -> tuple[tuple[str, ...], float]:
     """The resources a transfer into ``node`` holds, and its rate."""
     if prev is None:
-        return ((ACC, WAN) if node.role == "cloud" else (ACC,)), node.bw_from_device_bps
+        return ((ACC, view.wan(ACC)) if node.role == "cloud" else (ACC,)), node.bw_from_device_bps
     if node.role == "cloud":
-        return (WAN,), prev.bw_to_cloud_bps
+        return (view.wan(prev.name),), prev.bw_to_cloud_bps
     return (LAN,), view.lan_bps
 
 
@@ -252,7 +263,7 @@ def evaluate(plan: Plan, view: NetView, store: ProfileStore, cfg: CostConfig,
             trans_s += (start - t) + dur
             t = start + dur
             res += [(link, start, t) for link in links]
-            tcost += nbytes * (prices.wan_per_byte if WAN in links else prices.lan_per_byte)
+            tcost += nbytes * (prices.wan_per_byte if node.role == "cloud" else prices.lan_per_byte)
         # ---- compute segments s+1..e ----
         svc = float(store.seg_times(plan.model, node.cpu_share)[s:e].sum())
         free = (node_free or {}).get(name, node.backlog_s)

@@ -44,6 +44,7 @@ class Snapshot:
     now: float
     lan_bps: float = 1e9            # edge <-> edge rate
     link_backlog_s: tuple[tuple[str, float], ...] = ()  # ("wan" | "lan" | "acc", seconds busy)
+    wan_lanes: bool = False         # see agents.cost.NetView
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def view_from_snapshot(snapshot: Snapshot, model: str, store: ProfileStore) -> N
         nodes.append(NodeView(n.name, n.role, n.cpu_share, backlog,
                               n.queue_len + (1 if n.busy > 0 else 0), n.mem_free_bytes,
                               n.bw_to_cloud_bps, n.bw_from_device_bps))
-    return NetView(tuple(nodes), snapshot.now, snapshot.lan_bps, tuple(snapshot.link_backlog_s))
+    return NetView(tuple(nodes), snapshot.now, snapshot.lan_bps, tuple(snapshot.link_backlog_s), snapshot.wan_lanes)
 
 
 def decide(policy: Policy, snapshot: Snapshot, task: Task, store: ProfileStore | None = None,

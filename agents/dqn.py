@@ -17,9 +17,9 @@ import csv
 import json
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -227,6 +227,47 @@ class SdnCepPolicy:
         plans = [codec.plan(a, ctx.model, names, view.cloud.name)     # f1: edge/collaborative
                  for a in self.agent.shortlist(obs, mask, self.top_k)]
         return plans[0] if len(plans) == 1 else best_plan(plans, view, ctx.store, ctx.cost)
+
+
+class NoAgentForModel(RuntimeError):
+    """SDN-CEP was asked to plan a model it has no trained agent for."""
+
+
+@dataclass
+class PerModelPolicy:
+    """SDN-CEP over several DNN models: an agent's actions are the cut points of the
+    one model it was trained for, so each model gets its own agent."""
+    policies: Mapping[str, SdnCepPolicy]
+    name: str = "sdn-cep"
+
+    @classmethod
+    def load(cls, agent_paths, predictor_path=None, delta: float = 0.6, use_gate: bool = True,
+             top_k: int = 1) -> "PerModelPolicy":
+        policies = {}
+        for path in agent_paths:
+            policy = SdnCepPolicy.load(path, predictor_path, delta, use_gate, top_k)
+            model = policy.agent.meta["model"]
+            if model in policies:
+                raise ValueError(f"two agent checkpoints for model {model!r} (the second is {path})")
+            policies[model] = policy
+        if not policies:
+            raise ValueError("no agent checkpoint given")
+        return cls(policies)
+
+    def renamed(self, name: str, top_k: int) -> "PerModelPolicy":
+        """The same loaded agents under another name and shortlist length."""
+        return PerModelPolicy({m: replace(p, top_k=top_k, name=name) for m, p in self.policies.items()}, name)
+
+    def supports(self, model: str) -> bool:
+        return model in self.policies
+
+    def decide(self, ctx: DecisionContext) -> Plan:
+        policy = self.policies.get(ctx.model)
+        if policy is None:
+            raise NoAgentForModel(f"{self.name} has no agent trained for model {ctx.model!r} (trained: "
+                                  f"{', '.join(sorted(self.policies))}); train one with scripts/train_agent.py "
+                                  f"--model {ctx.model} and add it to agent_checkpoint")
+        return policy.decide(ctx)
 
 
 class ReplayBuffer:

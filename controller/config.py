@@ -19,7 +19,8 @@ HELP = {
     "forward_idle_timeout": "idle timeout of forwarding flows, seconds",
     "worker_port": "TCP port of the split-inference workers on edge and cloud hosts",
     "transfer_idle_timeout": "idle timeout of the flows pinning a task's transfers, seconds",
-    "agent_checkpoint": "trained DQN checkpoint for the sdn-cep method (empty: baselines only)",
+    "agent_checkpoint": "trained DQN checkpoints for the sdn-cep method, comma-separated, one per model "
+                        "(empty: baselines only)",
     "predictor_path": "task-complexity predictor JSON (empty: no complexity gate)",
     "profiles_dir": "directory of layer profiles (empty: the repository's profiles/)",
     "delta": "complexity threshold: q >= delta sends a task to the cloud",

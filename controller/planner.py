@@ -9,8 +9,9 @@ requested method (a forward pass for SDN-CEP), and each hop of the plan is pinne
 to its widest path by ``controller.routing.plan_transfer``.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from agents.cost import ACC, WAN
 from controller.routing import RoutingError, plan_transfer
 from controller.view import HEARTBEAT_STALE_AFTER
 
@@ -66,13 +67,14 @@ class Ledger:
 
     Heartbeats lag by up to half a second, so tasks planned in quick succession
     would not see each other in the view. The ledger keeps the reservations the
-    cost model returned for every plan (nodes, and the links 'wan', 'lan' and each
-    device's uplink 'acc') and hands them to the next decision as backlogs. It
-    also remembers when it last used each resource: port counters show our own
-    transfers for a while after they end.
+    cost model returned for every plan (nodes; the links 'lan', each sender's WAN
+    lane 'wan@<sender>', and each device's uplink 'acc' and WAN lane 'wan@acc') and
+    hands them to the next decision as backlogs. It also remembers when it last used
+    each resource: port counters show our own transfers for a while after they end.
     """
 
     RETAIN_S = 60.0
+    PER_DEVICE = (ACC, f"{WAN}@{ACC}")   # stored as '<name>@<device ip>'
 
     def __init__(self):
         self._free_at = {}
@@ -83,28 +85,39 @@ class Ledger:
     def used_within(self, resource, now, window_s):
         return self._free_at.get(resource, -float("inf")) > now - window_s
 
+    def wan_used_within(self, now, window_s):
+        return any(self.used_within(r, now, window_s) for r in self._free_at if r.startswith(f"{WAN}@"))
+
+    def busy_wan_lanes(self, now):
+        return {r for r, t in self._free_at.items() if r.startswith(f"{WAN}@") and t > now}
+
+    @classmethod
+    def of_device(cls, resource, device_ip):
+        return f"{resource}@{device_ip}"
+
     def links(self, now, device_ip):
-        """Backlogs of the shared links and of this device's uplink, as the cost model names them."""
-        uplink = self.uplink(device_ip)
+        """Backlogs of the shared links and of this device's own ones, as the cost model names them."""
+        mine = {self.of_device(r, device_ip): r for r in self.PER_DEVICE}
         busy = {}
         for resource in self._free_at:
-            if resource.startswith("node:") or (resource.startswith("acc@") and resource != uplink):
+            another_devices = any(resource.startswith(f"{r}@") for r in self.PER_DEVICE) and resource not in mine
+            if resource.startswith("node:") or another_devices:
                 continue
             if (backlog := self.backlog(resource, now)) > 0:
-                busy["acc" if resource == uplink else resource] = backlog
+                busy[mine.get(resource, resource)] = backlog
         return tuple(sorted(busy.items()))
 
     def node_backlog(self, name, now):
         return self.backlog(f"node:{name}", now)
 
-    @staticmethod
-    def uplink(device_ip):
-        return f"acc@{device_ip}"
-
     def commit(self, reservations, node_names, device_ip, now):
         for resource, _start, end in reservations:
-            key = f"node:{resource}" if resource in node_names else resource
-            key = self.uplink(device_ip) if key == "acc" else key
+            if resource in node_names:
+                key = f"node:{resource}"
+            elif resource in self.PER_DEVICE:
+                key = self.of_device(resource, device_ip)
+            else:
+                key = resource
             self._free_at[key] = max(self._free_at.get(key, now), now + end)
         self._free_at = {k: t for k, t in self._free_at.items() if t > now - self.RETAIN_S}
 
@@ -125,8 +138,9 @@ class Planner:
     @classmethod
     def from_files(cls, agent_checkpoint=None, predictor_path=None, profiles_dir=None, delta=0.6,
                    complexity_gate=False, agent_top_k=1, **kwargs):
-        """Baselines always; SDN-CEP when a trained agent checkpoint is given (and, if
-        ``agent_top_k`` > 1, the DQN alone as ``sdn-cep-dqn``).
+        """Baselines always; SDN-CEP when trained agent checkpoints are given
+        (comma-separated, one per model; and, if ``agent_top_k`` > 1, the DQN alone
+        as ``sdn-cep-dqn``).
 
         The complexity gate is off by default: the shipped predictor is trained on
         the only labelled images available offline (8x8 digits) and scores the
@@ -142,12 +156,13 @@ class Planner:
         policies = make_baselines(store)
         predictor = ComplexityPredictor.load(predictor_path) if predictor_path else None
         if agent_checkpoint:
-            from agents.dqn import SdnCepPolicy
-            policy = SdnCepPolicy.load(agent_checkpoint, predictor_path, delta=delta, use_gate=complexity_gate,
-                                       top_k=agent_top_k)
+            from agents.dqn import PerModelPolicy
+            paths = [p.strip() for p in agent_checkpoint.split(",") if p.strip()]
+            policy = PerModelPolicy.load(paths, predictor_path, delta=delta, use_gate=complexity_gate,
+                                         top_k=agent_top_k)
             policies[policy.name] = policy
             if agent_top_k > 1:
-                alone = replace(policy, top_k=1, name="sdn-cep-dqn")  # the same loaded network
+                alone = policy.renamed("sdn-cep-dqn", top_k=1)  # the same loaded networks
                 policies[alone.name] = alone
         return cls(policies, store, CostConfig(), predictor, **kwargs)
 
@@ -175,23 +190,32 @@ class Planner:
         cloud = clouds[0]
         nodes = []
         slowdown = dict(self.calibration.compute)
-        own = {r: self.ledger.used_within(r, now, self.stats_lag_s)
-               for r in ("wan", "lan", self.ledger.uplink(device_ip))}
-        own_uplink, own_wan = own[self.ledger.uplink(device_ip)], own["wan"]
+        ledger = self.ledger
+        own_uplink = ledger.used_within(ledger.of_device(ACC, device_ip), now, self.stats_lag_s)
+        own_wan = ledger.wan_used_within(now, self.stats_lag_s)
+        edges = [h for h in workers if h["role"] == "edge"]
+        # WAN senders share it fairly: a new transfer gets 1/(1 + other busy lanes) of it
+        wan_bps = max((self._bandwidth(view, e["dpid"], cloud["dpid"], True) for e in edges),
+                      default=self._bandwidth(view, device["dpid"], cloud["dpid"], True))
+        lanes = ledger.busy_wan_lanes(now)
+        wan_share = lambda lane: wan_bps / (1 + len(lanes - {lane}))  # noqa: E731
         for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
             load = host["load"]
             into_own = own_uplink or (own_wan and host["role"] == "cloud")
+            from_device = self._bandwidth(view, device["dpid"], host["dpid"], into_own)
+            if host["role"] == "cloud":
+                from_device = min(from_device, wan_share(ledger.of_device(f"{WAN}@{ACC}", device_ip)))
             nodes.append(NodeState(
                 name=host["name"], role=host["role"], busy=load["busy"],
                 cpu_share=load["cpu_share"] / slowdown.get(host["name"], 1.0),
                 queue_len=load["queue_len"], mem_free_bytes=load["mem_free_bytes"],
-                bw_to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"], own_wan),
-                bw_from_device_bps=self._bandwidth(view, device["dpid"], host["dpid"], into_own),
-                backlog_s=self.ledger.node_backlog(host["name"], now) or None))
-        edges = [h for h in workers if h["role"] == "edge"]
-        lan = min((self._bandwidth(view, a["dpid"], b["dpid"], own["lan"])
+                bw_to_cloud_bps=min(self._bandwidth(view, host["dpid"], cloud["dpid"], own_wan),
+                                    wan_share(f"{WAN}@{host['name']}")),
+                bw_from_device_bps=from_device,
+                backlog_s=ledger.node_backlog(host["name"], now) or None))
+        lan = min((self._bandwidth(view, a["dpid"], b["dpid"], ledger.used_within("lan", now, self.stats_lag_s))
                    for a in edges for b in edges if a is not b), default=self.lan_bps)
-        return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=self.ledger.links(now, device_ip))
+        return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=ledger.links(now, device_ip), wan_lanes=True)
 
     # -- plan --------------------------------------------------------------------
     def complexity(self, request):
@@ -227,6 +251,10 @@ class Planner:
                                 f"(loaded: {sorted(self.policies)})")
         if request.model not in self.store.models():
             raise PlanningError(f"no profile for model {request.model!r}; known: {list(self.store.models())}")
+        supports = getattr(policy, "supports", None)  # agents know one model each
+        if supports and not supports(request.model):
+            # decide() would fall back to the cloud and hide it; say so instead
+            raise PlanningError(f"method {request.method!r} has no agent trained for model {request.model!r}")
         snapshot = self.snapshot(view, request.device_ip, now)
         q = self.complexity(request)
         if request.method == "fixed":

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from scripts import live_report
 from topologies.schedule import ScheduleRunner, wifi_trace
-from topologies.spec import TopologySpec
+from topologies.spec import SpecError, TopologySpec
 from topologies.testbed import Testbed, TestbedError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,10 +46,10 @@ DEVICES = ("d1", "d2")
 
 def settings(full):
     if full:
-        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 12, "rate": 3.0,
+        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 12, "rate": 3.0, "arrivals": "poisson",
                 "window_s": 4.0, "repeats": 3,
                 "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"), "wifi_s": 60}
-    return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "window_s": 4.0,
+    return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "arrivals": "poisson", "window_s": 4.0,
             "repeats": 1, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
 
 
@@ -57,6 +57,19 @@ class LiveBench:
     def __init__(self, bed, out, model, seed=0):
         self.bed, self.out, self.model, self.seed = bed, out, model, seed
         self.records = []
+
+    def _start_device(self, name, method, count, tag, model, arrivals, rate, seed, hops=None):
+        host = self.bed.net[name]
+        path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{name}-{len(self.records)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
+                "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed), "--tag", tag,
+                "--out", str(path), "--timeout", "60"]
+        if hops:
+            args += ["--hops", hops]
+        process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return name, path, process
 
     def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
                   seed=None, devices=("d1",)):
@@ -67,17 +80,7 @@ class LiveBench:
         seed = self.seed if seed is None else seed
         runs = []
         for index, name in enumerate(devices):
-            host = self.bed.net[name]
-            path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{name}-{len(self.records)}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
-                    "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed + index), "--tag", tag,
-                    "--out", str(path), "--timeout", "60"]
-            if hops:
-                args += ["--hops", hops]
-            process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            runs.append((name, path, process))
+            runs.append(self._start_device(name, method, count, tag, model, arrivals, rate, seed + index, hops))
         rows = []
         for name, path, process in runs:
             try:
@@ -88,8 +91,7 @@ class LiveBench:
             if process.returncode != 0 or not path.exists():
                 text = output.decode(errors="replace")[-2000:]
                 raise TestbedError(f"device {name} run failed ({process.returncode}): {text}")
-            for row in json.loads(path.read_text()):
-                rows.append(dict(row, phase=tag.split(":")[0], device=name))
+            rows.extend(dict(row, phase=tag.split(":")[0], device=name) for row in json.loads(path.read_text()))
         self.records.extend(rows)
         return rows
 
@@ -163,7 +165,13 @@ def main(argv=None):
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--bandwidths", help="WAN Mbit/s levels, comma-separated")
     parser.add_argument("--tasks", help="task counts for the tasks sweep (arriving over 4 s), comma-separated")
-    parser.add_argument("--agent", default=str(REPO / "checkpoints" / "sdncep-agent.pt"))
+    parser.add_argument("--rate", type=float, help="tasks/s from each device in the bandwidth sweep")
+    parser.add_argument("--arrivals", choices=("poisson", "batch"),
+                        help="bandwidth sweep arrivals: Poisson at --rate, or each device's tasks all at once")
+    parser.add_argument("--per-cell", type=int, help="tasks from each device per bandwidth cell")
+    parser.add_argument("--topology", help="YAML file of topology keys (topologies/spec.py) to change")
+    parser.add_argument("--agent", default=",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt"))),
+                        help="SDN-CEP agent checkpoints, comma-separated, one per model (default: checkpoints/sdncep-*.pt)")
     parser.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"))
     parser.add_argument("--skip", default="", help="phases to skip: bandwidth,tasks,wifi,models")
     parser.add_argument("--out", default=str(REPO / "results" / "live"))
@@ -174,18 +182,29 @@ def main(argv=None):
         plan["bandwidths"] = tuple(float(b) for b in args.bandwidths.split(","))
     if args.tasks:
         plan["tasks"] = tuple(int(t) for t in args.tasks.split(","))
+    if args.rate:
+        plan["rate"] = args.rate
+    if args.arrivals:
+        plan["arrivals"] = args.arrivals
+    if args.per_cell:
+        plan["per_cell"] = args.per_cell
     methods = tuple(args.methods.split(","))
     skip = set(filter(None, args.skip.split(",")))
     if not {"sdn-cep", "sdn-cep-dqn"} & set(methods):
         args.agent = args.predictor = None
-    for path in filter(None, (args.agent, args.predictor)):
+    for path in filter(None, (args.agent or "").split(",") + [args.predictor]):
         if not Path(path).exists():
             print(f"error: {path} not found; train it with scripts/train_agent.py (see README)", file=sys.stderr)
             return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models = tuple(dict.fromkeys((args.model,) + (plan["models"] if "models" not in skip else ())))
-    spec = TopologySpec(worker_port=WORKER_PORT, worker_models=",".join(models))
+    try:
+        custom = TopologySpec.from_yaml(args.topology).__dict__ if args.topology else {}
+        spec = TopologySpec(**dict(custom, worker_port=WORKER_PORT, worker_models=",".join(models)))
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     started = time.monotonic()
     steps = (len(plan["bandwidths"]) * len(methods) * (0 if "bandwidth" in skip else 1)
              + len(plan["tasks"]) * len(methods) * (0 if "tasks" in skip else 1)
@@ -204,7 +223,7 @@ def main(argv=None):
                     bench.set_wan(mbit)
                     for method in methods:
                         for repeat in range(plan["repeats"]):
-                            bench.run_tasks(method, plan["per_cell"], f"bandwidth:{mbit}", arrivals="poisson",
+                            bench.run_tasks(method, plan["per_cell"], f"bandwidth:{mbit}", arrivals=plan["arrivals"],
                                             rate=plan["rate"], seed=10 * repeat, devices=DEVICES)
                             bench.drain()
                         progress.update()

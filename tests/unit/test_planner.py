@@ -177,9 +177,36 @@ def test_complexity_from_device_features(view):
 
 def test_agent_served_alone_and_reranked(view):
     from pathlib import Path
-    agent = Path(__file__).resolve().parents[2] / "checkpoints" / "sdncep-agent.pt"
+    agent = Path(__file__).resolve().parents[2] / "checkpoints" / "sdncep-alexnet.pt"
     planner = Planner.from_files(agent_checkpoint=str(agent), agent_top_k=5)
-    assert planner.policies["sdn-cep"].top_k == 5 and planner.policies["sdn-cep-dqn"].top_k == 1
+    assert planner.policies["sdn-cep"].policies["alexnet"].top_k == 5
+    assert planner.policies["sdn-cep-dqn"].policies["alexnet"].top_k == 1
     for method in ("sdn-cep", "sdn-cep-dqn"):
         assert planner.plan(view, request(method), now=0.5).reply["hops"]
     assert "sdn-cep-dqn" not in Planner.from_files(agent_checkpoint=str(agent)).policies
+
+
+def test_sdn_cep_refuses_a_model_it_has_no_agent_for(view):
+    from pathlib import Path
+    agent = Path(__file__).resolve().parents[2] / "checkpoints" / "sdncep-alexnet.pt"
+    planner = Planner.from_files(agent_checkpoint=f"{agent}, ", agent_top_k=5)
+    other = PlanRequest("t9", "vgg16", "sdn-cep", "10.0.0.1")
+    with pytest.raises(PlanningError, match="no agent trained for model 'vgg16'"):
+        planner.plan(view, other, now=0.5)  # not a silent all-cloud plan
+    assert planner.plan(view, PlanRequest("t9", "vgg16", "oracle", "10.0.0.1"), now=0.5).reply["hops"]
+    with pytest.raises(ValueError, match="two agent checkpoints for model 'alexnet'"):
+        Planner.from_files(agent_checkpoint=f"{agent},{agent}")
+
+
+def test_devices_share_the_wan_fairly_not_first_come_first_served(view, planner):
+    view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
+                          "00:00:00:00:00:09", 1, 3, 0.0)
+    planner.ledger = type(planner.ledger)()
+    alone = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    other = PlanRequest("t2", "alexnet", "only-cloud", "10.0.0.9")
+    shared = planner.plan(view, other, now=0.5).reply["predicted"]
+    # d2's input does not wait for d1's to cross the WAN; it crosses at half the rate
+    assert shared["wait_s"] == 0
+    assert shared["trans_s"] == pytest.approx(2 * alone["trans_s"], rel=0.05)
+    again = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    assert again["wait_s"] == pytest.approx(alone["trans_s"], rel=0.05)  # d1's own lane is FIFO
