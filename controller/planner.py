@@ -198,7 +198,10 @@ class Planner:
         wan_bps = max((self._bandwidth(view, e["dpid"], cloud["dpid"], True) for e in edges),
                       default=self._bandwidth(view, device["dpid"], cloud["dpid"], True))
         lanes = ledger.busy_wan_lanes(now)
-        wan_share = lambda lane: wan_bps / (1 + len(lanes - {lane}))  # noqa: E731
+
+        def wan_share(lane):
+            return wan_bps / (1 + len(lanes - {lane}))
+
         for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
             load = host["load"]
             into_own = own_uplink or (own_wan and host["role"] == "cloud")
@@ -213,7 +216,8 @@ class Planner:
                                     wan_share(f"{WAN}@{host['name']}")),
                 bw_from_device_bps=from_device,
                 backlog_s=ledger.node_backlog(host["name"], now) or None))
-        lan = min((self._bandwidth(view, a["dpid"], b["dpid"], ledger.used_within("lan", now, self.stats_lag_s))
+        own_lan = ledger.used_within("lan", now, self.stats_lag_s)
+        lan = min((self._bandwidth(view, a["dpid"], b["dpid"], own_lan)
                    for a in edges for b in edges if a is not b), default=self.lan_bps)
         return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=ledger.links(now, device_ip), wan_lanes=True)
 
