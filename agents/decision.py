@@ -90,7 +90,8 @@ def view_from_snapshot(snapshot: Snapshot, model: str, store: ProfileStore) -> N
         nodes.append(NodeView(n.name, n.role, n.cpu_share, backlog,
                               n.queue_len + (1 if n.busy > 0 else 0), n.mem_free_bytes,
                               n.bw_to_cloud_bps, n.bw_from_device_bps))
-    return NetView(tuple(nodes), snapshot.now, snapshot.lan_bps, tuple(snapshot.link_backlog_s), snapshot.wan_lanes)
+    return NetView(tuple(nodes), snapshot.now, snapshot.lan_bps, tuple(snapshot.link_backlog_s),
+                   snapshot.wan_lanes)
 
 
 def decide(policy: Policy, snapshot: Snapshot, task: Task, store: ProfileStore | None = None,

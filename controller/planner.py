@@ -91,8 +91,8 @@ class Ledger:
     def busy_wan_lanes(self, now):
         return {r for r, t in self._free_at.items() if r.startswith(f"{WAN}@") and t > now}
 
-    @classmethod
-    def of_device(cls, resource, device_ip):
+    @staticmethod
+    def of_device(resource, device_ip):
         return f"{resource}@{device_ip}"
 
     def links(self, now, device_ip):
@@ -219,7 +219,8 @@ class Planner:
         own_lan = ledger.used_within("lan", now, self.stats_lag_s)
         lan = min((self._bandwidth(view, a["dpid"], b["dpid"], own_lan)
                    for a in edges for b in edges if a is not b), default=self.lan_bps)
-        return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=ledger.links(now, device_ip), wan_lanes=True)
+        return Snapshot(tuple(nodes), now, lan_bps=lan, link_backlog_s=ledger.links(now, device_ip),
+                        wan_lanes=True)
 
     # -- plan --------------------------------------------------------------------
     def complexity(self, request):

@@ -46,30 +46,17 @@ DEVICES = ("d1", "d2")
 
 def settings(full):
     if full:
-        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 12, "rate": 3.0, "arrivals": "poisson",
-                "window_s": 4.0, "repeats": 3,
+        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 12, "rate": 3.0,
+                "arrivals": "poisson", "window_s": 4.0, "repeats": 3,
                 "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"), "wifi_s": 60}
-    return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "arrivals": "poisson", "window_s": 4.0,
-            "repeats": 1, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
+    return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "arrivals": "poisson",
+            "window_s": 4.0, "repeats": 1, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
 
 
 class LiveBench:
     def __init__(self, bed, out, model, seed=0):
         self.bed, self.out, self.model, self.seed = bed, out, model, seed
         self.records = []
-
-    def _start_device(self, name, method, count, tag, model, arrivals, rate, seed, hops=None):
-        host = self.bed.net[name]
-        path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{name}-{len(self.records)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
-                "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed), "--tag", tag,
-                "--out", str(path), "--timeout", "60"]
-        if hops:
-            args += ["--hops", hops]
-        process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        return name, path, process
 
     def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
                   seed=None, devices=("d1",)):
@@ -80,7 +67,17 @@ class LiveBench:
         seed = self.seed if seed is None else seed
         runs = []
         for index, name in enumerate(devices):
-            runs.append(self._start_device(name, method, count, tag, model, arrivals, rate, seed + index, hops))
+            host = self.bed.net[name]
+            path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{name}-{len(self.records)}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
+                    "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed + index), "--tag", tag,
+                    "--out", str(path), "--timeout", "60"]
+            if hops:
+                args += ["--hops", hops]
+            process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            runs.append((name, path, process))
         rows = []
         for name, path, process in runs:
             try:
@@ -170,8 +167,9 @@ def main(argv=None):
                         help="bandwidth sweep arrivals: Poisson at --rate, or each device's tasks all at once")
     parser.add_argument("--per-cell", type=int, help="tasks from each device per bandwidth cell")
     parser.add_argument("--topology", help="YAML file of topology keys (topologies/spec.py) to change")
-    parser.add_argument("--agent", default=",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt"))),
-                        help="SDN-CEP agent checkpoints, comma-separated, one per model (default: checkpoints/sdncep-*.pt)")
+    agents = ",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt")))
+    parser.add_argument("--agent", default=agents, help="SDN-CEP agent checkpoints, comma-separated, one per "
+                                                       "model (default: checkpoints/sdncep-*.pt)")
     parser.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"))
     parser.add_argument("--skip", default="", help="phases to skip: bandwidth,tasks,wifi,models")
     parser.add_argument("--out", default=str(REPO / "results" / "live"))
