@@ -53,6 +53,22 @@ class NodeView:
     mem_free_bytes: float | None = None
     bw_to_cloud_bps: float = 0.0       # this node -> cloud (edge nodes)
     bw_from_device_bps: float = 0.0    # device -> this node
+    # Work already planned on the node, as (start, end) seconds from now, when known
+    # (the live planner's ledger). Planned tasks arrive over time, so the node has
+    # idle gaps between them; a task that gets there in a gap long enough is served
+    # in it. Without it the node is busy for backlog_s from now.
+    reserved: tuple[tuple[float, float], ...] = ()
+
+    def start_of(self, arrival_s: float, service_s: float) -> float:
+        """When a task arriving at ``arrival_s`` needing ``service_s`` starts computing."""
+        if not self.reserved:
+            return max(arrival_s, self.backlog_s)
+        start = arrival_s
+        for begin, end in sorted(self.reserved):
+            if begin >= start + service_s:
+                break
+            start = max(start, end)
+        return start
 
 
 @dataclass(frozen=True)
@@ -266,8 +282,8 @@ def evaluate(plan: Plan, view: NetView, store: ProfileStore, cfg: CostConfig,
             tcost += nbytes * (prices.wan_per_byte if node.role == "cloud" else prices.lan_per_byte)
         # ---- compute segments s+1..e ----
         svc = float(store.seg_times(plan.model, node.cpu_share)[s:e].sum())
-        free = (node_free or {}).get(name, node.backlog_s)
-        start = max(t, free)
+        free = (node_free or {}).get(name)
+        start = node.start_of(t, svc) if free is None else max(t, free)
         w = start - t
         wait_s += w
         if node.role == "cloud":

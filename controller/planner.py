@@ -63,14 +63,16 @@ class Calibration:
 
 
 class Ledger:
-    """When each resource of the cost model is next free, from the plans already made.
+    """What the plans already made hold, and when.
 
     Heartbeats lag by up to half a second, so tasks planned in quick succession
     would not see each other in the view. The ledger keeps the reservations the
-    cost model returned for every plan (nodes; the links 'lan', each sender's WAN
-    lane 'wan@<sender>', and each device's uplink 'acc' and WAN lane 'wan@acc') and
-    hands them to the next decision as backlogs. It also remembers when it last used
-    each resource: port counters show our own transfers for a while after they end.
+    cost model returned for every plan and hands them to the next decision: for the
+    links ('lan', each sender's WAN lane 'wan@<sender>', and each device's uplink
+    'acc' and WAN lane 'wan@acc'), when each is next free; for the nodes, the
+    intervals they compute in, gaps included (tasks planned back to back reach a
+    node at different times). It also remembers when it last used each link:
+    port counters show our own transfers for a while after they end.
     """
 
     RETAIN_S = 60.0
@@ -78,6 +80,7 @@ class Ledger:
 
     def __init__(self):
         self._free_at = {}
+        self._computing = {}  # node -> [(start, end)], absolute times
 
     def backlog(self, resource, now):
         return max(self._free_at.get(resource, now) - now, 0.0)
@@ -100,26 +103,25 @@ class Ledger:
         mine = {self.of_device(r, device_ip): r for r in self.PER_DEVICE}
         busy = {}
         for resource in self._free_at:
-            another_devices = any(resource.startswith(f"{r}@") for r in self.PER_DEVICE) and resource not in mine
-            if resource.startswith("node:") or another_devices:
-                continue
+            if any(resource.startswith(f"{r}@") for r in self.PER_DEVICE) and resource not in mine:
+                continue  # another device's
             if (backlog := self.backlog(resource, now)) > 0:
                 busy[mine.get(resource, resource)] = backlog
         return tuple(sorted(busy.items()))
 
-    def node_backlog(self, name, now):
-        return self.backlog(f"node:{name}", now)
+    def node_reserved(self, name, now):
+        """The node's planned compute still to come, as (start, end) seconds from now."""
+        return tuple((max(start - now, 0.0), end - now) for start, end in self._computing.get(name, ()) if end > now)
 
     def commit(self, reservations, node_names, device_ip, now):
-        for resource, _start, end in reservations:
+        for resource, start, end in reservations:
             if resource in node_names:
-                key = f"node:{resource}"
-            elif resource in self.PER_DEVICE:
-                key = self.of_device(resource, device_ip)
-            else:
-                key = resource
+                self._computing.setdefault(resource, []).append((now + start, now + end))
+                continue
+            key = self.of_device(resource, device_ip) if resource in self.PER_DEVICE else resource
             self._free_at[key] = max(self._free_at.get(key, now), now + end)
         self._free_at = {k: t for k, t in self._free_at.items() if t > now - self.RETAIN_S}
+        self._computing = {n: sorted(i for i in spans if i[1] > now) for n, spans in self._computing.items()}
 
 
 class Planner:
@@ -204,6 +206,7 @@ class Planner:
 
         for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
             load = host["load"]
+            reserved = ledger.node_reserved(host["name"], now)
             into_own = own_uplink or (own_wan and host["role"] == "cloud")
             from_device = self._bandwidth(view, device["dpid"], host["dpid"], into_own)
             if host["role"] == "cloud":
@@ -215,7 +218,7 @@ class Planner:
                 bw_to_cloud_bps=min(self._bandwidth(view, host["dpid"], cloud["dpid"], own_wan),
                                     wan_share(f"{WAN}@{host['name']}")),
                 bw_from_device_bps=from_device,
-                backlog_s=ledger.node_backlog(host["name"], now) or None))
+                backlog_s=max((end for _, end in reserved), default=None), reserved_s=reserved))
         own_lan = ledger.used_within("lan", now, self.stats_lag_s)
         lan = min((self._bandwidth(view, a["dpid"], b["dpid"], own_lan)
                    for a in edges for b in edges if a is not b), default=self.lan_bps)

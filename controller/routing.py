@@ -75,28 +75,33 @@ def plan_transfer(view, src_ip, dst_ip, dst_port, src_port=None, idle_timeout=5,
 class InstalledRules:
     """Remembers transfer rules recently sent, so repeated plans skip re-sending them.
 
-    A rule installed less than half its idle timeout ago cannot have idled out yet,
-    so an identical rule (same switch, match and output) need not be sent again:
-    consecutive tasks of a batch then cost no FlowMod and no barrier round trip.
+    A rule idles out ``idle_timeout`` after its last packet. Every plan that needs a
+    rule is followed by its transfer, so a rule last needed less than half its idle
+    timeout ago is still installed (and an identical one, same switch, match and
+    output, need not be sent again) unless its hard timeout is near. Tasks that keep
+    coming then cost no FlowMod and no barrier round trip.
     """
 
     def __init__(self):
-        self._sent = {}
+        self._rules = {}  # (dpid, match) -> (out_port, sent_at, needed_at)
 
     def needed(self, rules, now):
-        """The rules of ``rules`` that must be (re)sent; marks them as sent at ``now``."""
+        """The rules of ``rules`` that must be (re)sent; marks all of them as needed at ``now``."""
         out = []
         for rule in rules:
             key = (rule.dpid, rule.match)
-            sent = self._sent.get(key)
-            if sent is None or sent[0] != rule.out_port or now - sent[1] >= rule.idle_timeout / 2:
-                self._sent[key] = (rule.out_port, now)
+            port, sent_at, needed_at = self._rules.get(key, (None, None, None))
+            if (port != rule.out_port or now - needed_at >= rule.idle_timeout / 2
+                    or now - sent_at >= rule.hard_timeout - rule.idle_timeout):
+                sent_at = now
                 out.append(rule)
-        if len(self._sent) > 10000:
+            self._rules[key] = (rule.out_port, sent_at, now)
+        if len(self._rules) > 10000:
             horizon = max(r.hard_timeout for r in rules) if rules else 0
-            self._sent = {k: v for k, v in self._sent.items() if now - v[1] < horizon}
+            self._rules = {k: v for k, v in self._rules.items() if now - v[2] < horizon}
         return out
 
     def ports_in_use(self, now, within):
-        """(dpid, out_port) of every rule sent less than ``within`` seconds ago."""
-        return {(dpid, port) for (dpid, _match), (port, sent_at) in self._sent.items() if now - sent_at < within}
+        """(dpid, out_port) of every rule needed less than ``within`` seconds ago."""
+        return {(dpid, port) for (dpid, _match), (port, _sent, needed_at) in self._rules.items()
+                if now - needed_at < within}

@@ -294,14 +294,13 @@ class Client:
 
 
 def arrival_times(count: int, rate: float, kind: str, seed: int = 0) -> np.ndarray:
-    """Send offsets (s) of ``count`` tasks: ``fixed`` every 1/rate s, ``poisson`` with
-    exponential gaps of mean 1/rate (seeded; the first task at 0)."""
+    """Send offsets (s) of ``count`` tasks: ``fixed`` every 1/rate s from 0, ``poisson``
+    the arrivals of a Poisson process started at 0 (seeded exponential gaps of mean
+    1/rate, the first one included: devices started together do not all send at 0)."""
     if kind == "fixed":
         return np.arange(count) / rate
     if kind == "poisson":
-        gaps = np.random.default_rng(seed).exponential(1.0 / rate, size=count)
-        gaps[0] = 0.0
-        return np.cumsum(gaps)
+        return np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, size=count))
     raise ValueError(f"unknown arrival process {kind!r}")
 
 

@@ -100,9 +100,25 @@ def parse_hops(text):
     return tuple(hops)
 
 
+def start_on_stdin():
+    """Say 'ready' on stdout, then read the start time (epoch seconds) from stdin.
+
+    Lets a runner start several devices' arrival processes at the same instant,
+    whatever each one's start-up took: every method then meets the same pattern of
+    arrivals from all devices together, not only from each one.
+    """
+    print("ready", flush=True)
+    line = sys.stdin.readline()
+    try:
+        return float(line)
+    except ValueError:
+        raise SystemExit(f"expected a start time on stdin, got {line.strip()!r}") from None
+
+
 def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,
-        prefixlen=8, plan_timeout=2.0, tag=None, hops=()):
-    """Run ``count`` tasks; return one record per task."""
+        prefixlen=8, plan_timeout=2.0, tag=None, hops=(), start=time.time):
+    """Run ``count`` tasks; return one record per task. ``start()`` gives the time
+    arrivals count from, once the device is set up (default: at once)."""
     pictures = load_images(images)
     features = {name: features_of(x) for name, x in pictures}
     offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
@@ -123,7 +139,7 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
     with Client(listen=(ip, 0), reply_host=ip) as client:
         sender = threading.Thread(target=send_loop, args=(client,), name="device-send", daemon=True)
         sender.start()
-        t0 = time.time()
+        t0 = start()
         for i, offset in enumerate(offsets):
             if (delay := t0 + offset - time.time()) > 0:
                 time.sleep(delay)
@@ -176,6 +192,8 @@ def main(argv=None):
     parser.add_argument("--tag", default=None, help="copied into every record (e.g. the bandwidth level)")
     parser.add_argument("--hops", default="", help="with --method fixed: NODE:START-END[,...] chosen here")
     parser.add_argument("--out", required=True, help="JSON records file")
+    parser.add_argument("--sync-start", action="store_true",
+                        help="once set up, print 'ready' and read the start time (epoch s) from stdin")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.count < 1 or args.rate <= 0:
@@ -186,7 +204,8 @@ def main(argv=None):
     except (ValueError, PlanProtocolError) as exc:
         parser.error(str(exc))
     records = run(args.ip, args.method, args.model, args.count, args.arrivals, args.rate, args.seed,
-                  args.timeout, tuple(args.images.split(",")), args.prefixlen, tag=args.tag, hops=hops)
+                  args.timeout, tuple(args.images.split(",")), args.prefixlen, tag=args.tag, hops=hops,
+                  start=start_on_stdin if args.sync_start else time.time)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(records, handle, default=float)
     failed = sum(r["status"] != "ok" for r in records)

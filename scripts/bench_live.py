@@ -15,6 +15,7 @@ summary (JSON), figures (PNG) to --out and prints the latency table.
 import argparse
 import functools
 import json
+import select
 import statistics
 import subprocess
 import sys
@@ -61,8 +62,9 @@ class LiveBench:
     def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
                   seed=None, devices=("d1",)):
         """Run ``count`` tasks from each of ``devices`` at once; returns their records
-        (also kept in self.records). Device i draws its arrivals with seed + i, so
-        every method meets the same arrival pattern."""
+        (also kept in self.records). Device i draws its arrivals with seed + i, and all
+        devices start them at the same instant, so every method meets the same
+        arrival pattern."""
         model = model or self.model
         seed = self.seed if seed is None else seed
         runs = []
@@ -72,12 +74,13 @@ class LiveBench:
             path.parent.mkdir(parents=True, exist_ok=True)
             args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
                     "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed + index), "--tag", tag,
-                    "--out", str(path), "--timeout", "60"]
+                    "--out", str(path), "--timeout", "60", "--sync-start"]
             if hops:
                 args += ["--hops", hops]
             process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             runs.append((name, path, process))
+        start_together([process for _, _, process in runs], timeout=60)
         rows = []
         for name, path, process in runs:
             try:
@@ -135,6 +138,31 @@ class LiveBench:
     def drain(self):
         """Let queues empty and transfer rules idle out between cells."""
         time.sleep(1.0)
+
+
+def start_together(processes, timeout, lead_s=0.05):
+    """Wait until every device (runtime.device --sync-start) says 'ready', then give
+    them all one start time. A device that exits or stays silent gets none; the
+    caller reports its output."""
+    deadline = time.monotonic() + timeout
+    ready = [process for process in processes if _says_ready(process, deadline)]
+    start = f"{time.time() + lead_s:.6f}\n".encode()
+    for process in ready:
+        try:
+            process.stdin.write(start)
+            process.stdin.flush()
+        except OSError:  # it exited after all
+            pass
+
+
+def _says_ready(process, deadline):
+    while (left := deadline - time.monotonic()) > 0 and select.select([process.stdout], [], [], left)[0]:
+        line = process.stdout.readline()
+        if not line:
+            return False
+        if line.strip() == b"ready":
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=None)

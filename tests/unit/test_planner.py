@@ -210,3 +210,27 @@ def test_devices_share_the_wan_fairly_not_first_come_first_served(view, planner)
     assert shared["trans_s"] == pytest.approx(2 * alone["trans_s"], rel=0.05)
     again = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
     assert again["wait_s"] == pytest.approx(alone["trans_s"], rel=0.05)  # d1's own lane is FIFO
+
+
+def test_a_task_reaching_a_node_in_a_gap_does_not_wait_for_work_planned_later(view, planner):
+    view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
+                          "00:00:00:00:00:09", 1, 3, 0.0)
+    planner.ledger = type(planner.ledger)()
+    for _ in range(4):  # d1's inputs queue on its WAN lane: the cloud computes them late
+        last = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    other = PlanRequest("t2", "alexnet", "fixed", "10.0.0.9", hops=(("cloud", 0, 11),))
+    mine = planner.plan(view, other, now=0.5).reply["predicted"]
+    # d2's input reaches the cloud between d1's tasks: it waits for one of them at
+    # most, not for the last of d1's (which ends after last["latency_s"])
+    assert mine["cloud_s"] <= 2.01 * last["cloud_s"]
+    assert mine["latency_s"] < 0.75 * last["latency_s"]  # (behind them all: about as late as the last)
+
+
+def test_node_start_fills_the_first_gap_that_fits():
+    from agents.cost import NodeView
+    node = NodeView("cloud", "cloud", 1.0, backlog_s=3.0, reserved=((0.0, 1.0), (1.5, 2.0), (2.5, 3.0)))
+    assert node.start_of(0.2, 0.4) == 1.0   # busy until 1.0, then 0.5 s idle: fits
+    assert node.start_of(0.2, 0.6) == 3.0   # no gap of 0.6 s before the end
+    assert node.start_of(2.2, 0.3) == 2.2   # arrives in the last gap and fits
+    assert node.start_of(5.0, 1.0) == 5.0
+    assert NodeView("e1", "edge", 0.5, backlog_s=3.0).start_of(1.0, 0.1) == 3.0  # no intervals: FIFO

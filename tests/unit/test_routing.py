@@ -54,11 +54,21 @@ def test_installed_rules_skip_fresh_duplicates(view):
     cache = InstalledRules()
     assert cache.needed(rules, now=0.0) == list(rules)
     assert cache.needed(rules, now=1.9) == []          # < idle/2: still installed
-    assert cache.needed(rules, now=4.0) == list(rules)  # might have idled out: resend
+    assert cache.needed(rules, now=3.8) == []          # kept alive by the transfer planned at 1.9
+    assert cache.needed(rules, now=5.8) == list(rules)  # unused since 3.8, might have idled out: resend
     view.update_capacity(LinkKey(1, 1, 2, 1), 1e6, 5.0)
     moved = plan_transfer(view, "10.0.0.1", "10.0.0.5", 9000, idle_timeout=4).rules
-    resent = cache.needed(moved, now=4.5)  # new path via switch 3: only rules that changed
+    resent = cache.needed(moved, now=6.3)  # new path via switch 3: only rules that changed
     assert sorted(r.dpid for r in resent) == [1, 3, 3, 4]
+
+
+def test_installed_rules_resent_before_their_hard_timeout(view):
+    from controller.routing import InstalledRules
+    rules = plan_transfer(view, "10.0.0.1", "10.0.0.5", 9000, idle_timeout=4, hard_timeout=20).rules
+    cache = InstalledRules()
+    cache.needed(rules, now=0.0)
+    assert all(cache.needed(rules, now=t) == [] for t in (1.0, 2.5, 4.0, 5.5, 7.0, 8.5, 10.0, 11.5, 13.0, 14.5))
+    assert cache.needed(rules, now=16.0) == list(rules)  # in use all along, but expires at 20 regardless
 
 
 def test_ports_in_use_follow_recent_rules(view):

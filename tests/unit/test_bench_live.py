@@ -1,0 +1,51 @@
+"""Starting several devices at one instant: scripts.bench_live's side and the device's."""
+
+import io
+import subprocess
+import sys
+import time
+
+import pytest
+
+from runtime.device import start_on_stdin
+from scripts.bench_live import start_together
+
+ECHO_START = "print('ready', flush=True); import sys; print(sys.stdin.readline().strip())"
+
+
+def _device(code):
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def test_ready_devices_get_one_start_time():
+    slow = _device("import time; time.sleep(0.5); " + ECHO_START)
+    fast = _device(ECHO_START)
+    before = time.time()
+    start_together([slow, fast], timeout=10)
+    starts = [float(p.communicate(timeout=10)[0].split()[-1]) for p in (slow, fast)]
+    assert starts[0] == starts[1] and starts[0] >= before + 0.5  # waited for the slow one
+
+
+def test_a_device_that_dies_gets_no_start_and_does_not_block_the_others():
+    dead = _device("raise SystemExit(3)")
+    alive = _device(ECHO_START)
+    start_together([dead, alive], timeout=10)
+    assert dead.wait(timeout=10) == 3
+    assert float(alive.communicate(timeout=10)[0].split()[-1]) > 0
+
+
+def test_a_silent_device_times_out():
+    silent = _device("import sys; sys.stdin.readline()")
+    began = time.monotonic()
+    start_together([silent], timeout=0.5)
+    assert time.monotonic() - began < 5
+    silent.communicate(timeout=10)  # closing stdin ends it: it got no start time
+
+
+def test_device_reads_its_start_time(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1234.5\n"))
+    assert start_on_stdin() == 1234.5
+    assert capsys.readouterr().out == "ready\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # the runner closed stdin: no start
+    with pytest.raises(SystemExit, match="start time"):
+        start_on_stdin()
