@@ -6,6 +6,7 @@ own to redraw a finished run:  python -m scripts.live_report results/live
 
 import csv
 import json
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -52,13 +53,14 @@ def summarize(records):
     for r in measured:
         by_method[r["method"]].append(r)
     overall = {m: _stats(rows) for m, rows in sorted(by_method.items())}
-    return {"cells": table, "methods": overall, "verdict": verdict(table),
+    return {"cells": table, "methods": overall, "verdict": verdict(table, measured),
             "lost_tasks": sum(1 for r in records if r["status"] not in ("ok", "error", "timeout")),
             "failed_tasks": sum(1 for r in records if r["status"] != "ok")}
 
 
-def verdict(cells):
-    """Per bandwidth level: is SDN-CEP's median no worse than the best baseline, and within 10% of the Oracle?"""
+def verdict(cells, records=()):
+    """Per bandwidth level: is SDN-CEP's median no worse than the best baseline, and within
+    10% of the Oracle? With the records, also SDN-CEP against that baseline task by task."""
     levels = defaultdict(dict)
     for c in cells:
         if c["phase"] == "bandwidth" and c["median_s"] is not None:
@@ -66,11 +68,40 @@ def verdict(cells):
     rows = []
     for tag, medians in sorted(levels.items(), key=lambda kv: float(kv[0].split(":")[1])):
         best = min((medians[m] for m in BASELINES if m in medians), default=None)
+        best_method = next((m for m in BASELINES if m in medians and medians[m] == best), None)
         ours, oracle = medians.get("sdn-cep"), medians.get("oracle")
-        rows.append({"level": tag, "sdn_cep_s": ours, "best_baseline_s": best, "oracle_s": oracle,
+        rows.append({"level": tag, "sdn_cep_s": ours, "best_baseline_s": best, "best_baseline": best_method,
+                     "oracle_s": oracle,
                      "no_worse_than_best": None if ours is None or best is None else ours <= best,
-                     "within_10pct_of_oracle": None if ours is None or oracle is None else ours <= 1.1 * oracle})
+                     "within_10pct_of_oracle": None if ours is None or oracle is None else ours <= 1.1 * oracle,
+                     "paired": paired(records, tag, "sdn-cep", best_method) if best_method else None})
     return rows
+
+
+def paired(records, tag, ours, theirs):
+    """Two methods task by task: the runner gives every method the same arrivals (device,
+    seq, time), so each of our tasks has a twin. Counts twins given the same plan, the
+    median latency difference (ours - theirs) and the two-sided sign test's p-value."""
+    def by_task(method):
+        return {(r.get("device"), r.get("seq")): r for r in records
+                if r.get("tag") == tag and r["method"] == method and r["status"] == "ok"}
+    mine, other = by_task(ours), by_task(theirs)
+    twins = [(mine[k], other[k]) for k in sorted(mine.keys() & other.keys())]
+    if not twins:
+        return None
+    diffs = [a["e2e_s"] - b["e2e_s"] for a, b in twins]
+    return {"pairs": len(twins), "same_plan": sum(a.get("plan") == b.get("plan") for a, b in twins),
+            "median_diff_s": statistics.median(diffs), "sign_test_p": sign_test(diffs)}
+
+
+def sign_test(diffs):
+    """Two-sided exact sign test of 'the median difference is 0' (ties dropped)."""
+    above, below = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+    n = above + below
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(above, below) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
 
 
 def latency_table(summary):
@@ -88,6 +119,10 @@ def latency_table(summary):
         lines.append(f"  {v['level']:<16} sdn-cep {_ms(v['sdn_cep_s'])}  best baseline {_ms(v['best_baseline_s'])}"
                      f"  oracle {_ms(v['oracle_s'])}  no worse: {v['no_worse_than_best']}  "
                      f"within 10% of oracle: {v['within_10pct_of_oracle']}")
+        if pair := v.get("paired"):
+            lines.append(f"    task by task against {v['best_baseline']}: same plan {pair['same_plan']}/{pair['pairs']},"
+                         f" median difference {pair['median_diff_s'] * 1000:+.0f} ms,"
+                         f" sign test p = {pair['sign_test_p']:.2f}")
     lines.append("Per method over the whole run: predicted-vs-measured MAPE, controller overhead p99:")
     for method, s in summary["methods"].items():
         lines.append(f"  {method:<13} MAPE {_pct(s['mape'])}  overhead p99 {_ms(s['overhead_p99_s'], 1)}"

@@ -22,3 +22,25 @@ def test_summary_verdict_and_files(tmp_path):
     assert "warmup" not in {c["phase"] for c in summary["cells"]}
     assert (tmp_path / "latency_vs_bandwidth.png").exists() and (tmp_path / "records.csv").exists()
     assert "sdn-cep" in live_report.latency_table(summary)
+
+
+def test_paired_comparison_twins_tasks_by_device_and_sequence():
+    records = []
+    for seq in range(10):
+        for device in ("d1", "d2"):
+            ours = dict(record("sdn-cep", "bandwidth:5.0", 0.20, 0.2), seq=seq, device=device, plan="e1:0-11")
+            theirs = dict(record("dpto", "bandwidth:5.0", 0.25, 0.2), seq=seq, device=device,
+                          plan="e1:0-11" if seq < 4 else "cloud:0-11")
+            records += [ours, theirs]
+    records.append(dict(record("dpto", "bandwidth:5.0", 9.0, 0.2), seq=99, device="d1"))  # no twin: left out
+    pair = live_report.paired(records, "bandwidth:5.0", "sdn-cep", "dpto")
+    assert pair["pairs"] == 20 and pair["same_plan"] == 8
+    assert abs(pair["median_diff_s"] + 0.05) < 1e-9 and pair["sign_test_p"] < 1e-5
+    assert live_report.paired(records, "bandwidth:5.0", "sdn-cep", "oracle") is None
+
+
+def test_sign_test():
+    assert live_report.sign_test([0.0, 0.0]) == 1.0
+    assert live_report.sign_test([1, -1, 1, -1]) == 1.0
+    assert abs(live_report.sign_test([1] * 6) - 2 / 64) < 1e-12
+    assert abs(live_report.sign_test([1, 1, 1, 1, 1, -1]) - 2 * 7 / 64) < 1e-12
