@@ -75,6 +75,11 @@ class SdnCepController(app_manager.RyuApp):
 
     def _load_planner(self):
         config = self.config
+        if config.agent_checkpoint:
+            import torch
+            # one thread: the agents' forward pass is tiny, and idle torch worker
+            # threads spin, which a real-time controller (topologies.testbed) must not do
+            torch.set_num_threads(1)
         try:
             return Planner.from_files(
                 agent_checkpoint=config.agent_checkpoint or None,
