@@ -47,11 +47,27 @@ DEVICES = ("d1", "d2")
 
 def settings(full):
     if full:
-        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 12, "rate": 3.0,
-                "arrivals": "poisson", "window_s": 4.0, "repeats": 3,
+        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 36, "rate": 3.0,
+                "arrivals": "poisson", "window_s": 4.0, "rounds": 6,
                 "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"), "wifi_s": 60}
     return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "arrivals": "poisson",
-            "window_s": 4.0, "repeats": 1, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
+            "window_s": 4.0, "rounds": 2, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
+
+
+def rounds_of(methods, per_cell, rounds):
+    """The bandwidth cell's runs, in order: (round, method, tasks per device).
+
+    A cell's tasks are split into rounds, and the methods run in one order, then in
+    reverse (A B C, C B A, ...): the machine's speed drifts over minutes, and a drift
+    that is linear in time then costs every method the same. Every method meets the
+    same arrivals in a round (its seed is the round's).
+    """
+    runs = []
+    for index in range(rounds):
+        count = per_cell // rounds + (1 if index < per_cell % rounds else 0)
+        order = methods if index % 2 == 0 else tuple(reversed(methods))
+        runs += [(index, method, count) for method in order if count]
+    return runs
 
 
 class LiveBench:
@@ -60,11 +76,11 @@ class LiveBench:
         self.records = []
 
     def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
-                  seed=None, devices=("d1",)):
+                  seed=None, devices=("d1",), round_no=0):
         """Run ``count`` tasks from each of ``devices`` at once; returns their records
-        (also kept in self.records). Device i draws its arrivals with seed + i, and all
-        devices start them at the same instant, so every method meets the same
-        arrival pattern."""
+        (also kept in self.records, marked with ``round_no``). Device i draws its
+        arrivals with seed + i, and all devices start them at the same instant, so
+        every method meets the same arrival pattern."""
         model = model or self.model
         seed = self.seed if seed is None else seed
         runs = []
@@ -91,7 +107,8 @@ class LiveBench:
             if process.returncode != 0 or not path.exists():
                 text = output.decode(errors="replace")[-2000:]
                 raise TestbedError(f"device {name} run failed ({process.returncode}): {text}")
-            rows.extend(dict(row, phase=tag.split(":")[0], device=name) for row in json.loads(path.read_text()))
+            rows.extend(dict(row, phase=tag.split(":")[0], device=name, round=round_no)
+                        for row in json.loads(path.read_text()))
         self.records.extend(rows)
         return rows
 
@@ -232,7 +249,8 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    steps = (len(plan["bandwidths"]) * len(methods) * (0 if "bandwidth" in skip else 1)
+    cell_runs = rounds_of(methods, plan["per_cell"], plan["rounds"])
+    steps = (len(plan["bandwidths"]) * len(cell_runs) * (0 if "bandwidth" in skip else 1)
              + len(plan["tasks"]) * len(methods) * (0 if "tasks" in skip else 1)
              + (0 if "wifi" in skip else 1) + (0 if "models" in skip else len(plan["models"]) * 3))
     try:
@@ -247,11 +265,11 @@ def main(argv=None):
             if "bandwidth" not in skip:
                 for mbit in plan["bandwidths"]:
                     bench.set_wan(mbit)
-                    for method in methods:
-                        for repeat in range(plan["repeats"]):
-                            bench.run_tasks(method, plan["per_cell"], f"bandwidth:{mbit}", arrivals=plan["arrivals"],
-                                            rate=plan["rate"], seed=10 * repeat, devices=DEVICES)
-                            bench.drain()
+                    for round_no, method, count in cell_runs:
+                        bench.run_tasks(method, count, f"bandwidth:{mbit}", arrivals=plan["arrivals"],
+                                        rate=plan["rate"], seed=args.seed + 10 * round_no, devices=DEVICES,
+                                        round_no=round_no)
+                        bench.drain()
                         progress.update()
             if "tasks" not in skip:
                 bench.set_wan(20)

@@ -79,11 +79,11 @@ def verdict(cells, records=()):
 
 
 def paired(records, tag, ours, theirs):
-    """Two methods task by task: the runner gives every method the same arrivals (device,
-    seq, time), so each of our tasks has a twin. Counts twins given the same plan, the
-    median latency difference (ours - theirs) and the two-sided sign test's p-value."""
+    """Two methods task by task: the runner gives every method the same arrivals (round,
+    device, seq, time), so each of our tasks has a twin. Counts twins given the same plan,
+    the median latency difference (ours - theirs) and the two-sided sign test's p-value."""
     def by_task(method):
-        return {(r.get("device"), r.get("seq")): r for r in records
+        return {(r.get("round"), r.get("device"), r.get("seq")): r for r in records
                 if r.get("tag") == tag and r["method"] == method and r["status"] == "ok"}
     mine, other = by_task(ours), by_task(theirs)
     twins = [(mine[k], other[k]) for k in sorted(mine.keys() & other.keys())]

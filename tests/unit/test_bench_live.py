@@ -8,7 +8,7 @@ import time
 import pytest
 
 from runtime.device import start_on_stdin
-from scripts.bench_live import start_together
+from scripts.bench_live import rounds_of, start_together
 
 ECHO_START = "print('ready', flush=True); import sys; print(sys.stdin.readline().strip())"
 
@@ -49,3 +49,10 @@ def test_device_reads_its_start_time(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # the runner closed stdin: no start
     with pytest.raises(SystemExit, match="start time"):
         start_on_stdin()
+
+
+def test_rounds_alternate_the_order_of_methods_and_split_the_tasks():
+    runs = rounds_of(("a", "b", "c"), per_cell=5, rounds=2)
+    assert [(r, m) for r, m, _ in runs] == [(0, "a"), (0, "b"), (0, "c"), (1, "c"), (1, "b"), (1, "a")]
+    assert [n for _, m, n in runs if m == "a"] == [3, 2]
+    assert rounds_of(("a",), per_cell=1, rounds=2) == [(0, "a", 1)]  # no empty runs

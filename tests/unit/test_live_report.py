@@ -32,7 +32,7 @@ def test_paired_comparison_twins_tasks_by_device_and_sequence():
             theirs = dict(record("dpto", "bandwidth:5.0", 0.25, 0.2), seq=seq, device=device,
                           plan="e1:0-11" if seq < 4 else "cloud:0-11")
             records += [ours, theirs]
-    records.append(dict(record("dpto", "bandwidth:5.0", 9.0, 0.2), seq=99, device="d1"))  # no twin: left out
+    records.append(dict(record("dpto", "bandwidth:5.0", 9.0, 0.2), seq=0, device="d1", round=1))  # no twin
     pair = live_report.paired(records, "bandwidth:5.0", "sdn-cep", "dpto")
     assert pair["pairs"] == 20 and pair["same_plan"] == 8
     assert abs(pair["median_diff_s"] + 0.05) < 1e-9 and pair["sign_test_p"] < 1e-5
