@@ -51,7 +51,7 @@ def settings(full):
                 "arrivals": "poisson", "window_s": 4.0, "rounds": 6,
                 "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"), "wifi_s": 60}
     return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "arrivals": "poisson",
-            "window_s": 4.0, "rounds": 2, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
+            "window_s": 4.0, "rounds": 1, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
 
 
 def rounds_of(methods, per_cell, rounds):
