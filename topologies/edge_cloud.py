@@ -53,6 +53,20 @@ class EdgeCloudTopo(Topo):
 topos = {"edgecloud": lambda **kw: EdgeCloudTopo(**kw)}
 
 
+def share_wan_per_sender(net):
+    """Make the WAN share its rate fairly between the hosts sending over it.
+
+    What the live planner assumes (agents.cost.NetView.wan_lanes) and what an
+    operator's per-subscriber shaping does; with one drop-tail queue instead, the
+    TCP flow that started first kept most of a slow WAN for seconds.
+    """
+    senders = [host.IP() for host in net.hosts if host.name != "cloud"]
+    for link in net.linksBetween(net["c1"], net["g1"]):
+        for intf in (link.intf1, link.intf2):
+            if intf.params.get("bw"):
+                intf.share_per_source(senders)
+
+
 def make_net(spec, controller_ip="127.0.0.1", controller_port=6653, heartbeat=True):
     """A Mininet (not started) for ``spec`` on userspace-datapath OVS."""
     return Mininet(topo=EdgeCloudTopo(spec=spec, heartbeat=heartbeat),
@@ -109,6 +123,7 @@ def main(argv=None):
             try:
                 net.build()
                 net.start()
+                share_wan_per_sender(net)
                 if not net.waitConnected(timeout=30):
                     print("warning: not every switch connected to the controller", file=sys.stderr)
                 runner = ScheduleRunner(changes, link_setter(net))

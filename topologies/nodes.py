@@ -47,6 +47,28 @@ class ShapedIntf(TCIntf):
                  "%s class add dev %s parent 5:0 classid 5:1 htb "
                  + f"rate {bw}Mbit burst 15k quantum 1514"], " parent 5:1 ")
 
+    def share_per_source(self, source_ips):
+        """Share the shaped rate fairly between traffic from each of ``source_ips``.
+
+        Under the htb class that holds the link's rate, each source gets a leaf class
+        (u32 on the IPv4 source) and the rest one more; every leaf borrows all it can
+        from that class and, with equal quanta, they split it round-robin, bytes for
+        bytes. A fair-queueing qdisc (fq_codel, sfq) would do it per flow, but this
+        kernel has none. Re-rating the link later needs no change here: the leaves'
+        ceilings are above any link rate.
+        """
+        leaf = "htb rate 8kbit ceil 1000Mbit burst 15k quantum 1514"
+        commands = [f"tc class add dev {self.name} parent 5:1 classid 5:9 {leaf}"]
+        for index, ip in enumerate(source_ips):
+            commands += [f"tc class add dev {self.name} parent 5:1 classid 5:{10 + index:x} {leaf}",
+                         f"tc filter add dev {self.name} parent 5:0 protocol ip prio 1 u32 "
+                         f"match ip src {ip}/32 flowid 5:{10 + index:x}"]
+        commands.append(f"tc filter add dev {self.name} parent 5:0 protocol all prio 2 u32 match u32 0 0 flowid 5:9")
+        for command in commands:
+            output = self.cmd(command)
+            if output.strip():
+                raise RuntimeError(f"{command!r} failed: {output.strip()}")
+
     def set_rate(self, mbit):
         """Change the shaped rate live (the link must have been built with a bw)."""
         for command in htb_change_commands(self.name, mbit):

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from topologies.edge_cloud import link_setter, make_net
+from topologies.edge_cloud import link_setter, make_net, share_wan_per_sender
 from topologies.ovs import DEFAULT_RUN_DIR, INFRA_NICE, OvsDaemons
 
 # The controller would answer from a machine of its own. Here a plan request that
@@ -110,6 +110,7 @@ class Testbed:
         self.net = make_net(self.spec, "127.0.0.1", self.ofp_port, heartbeat=self.heartbeat)
         self.net.build()
         self.net.start()
+        share_wan_per_sender(self.net)
         if not self.net.waitConnected(timeout=30):
             raise TestbedError("switches did not connect to the controller; see " + str(self.controller_log))
 

@@ -49,7 +49,7 @@ def test_split_edge_to_cloud_matches_local_inference(bed, tmp_path):
     rows = json.loads(out.read_text())
     assert [r["status"] for r in rows] == ["ok", "ok"], rows
     model = build_model("alexnet", seed=0)
-    local = model.run(torch.from_numpy(load_image("astronaut"))[None], 0, model.num_segments)
+    local = model.run(torch.from_numpy(load_image("astronaut").copy())[None], 0, model.num_segments)
     assert rows[0]["top1"] == int(local.argmax())
     stages = rows[1]
     assert stages["h0_name"] == "e1" and stages["h1_name"] == "cloud"
