@@ -94,6 +94,27 @@ def test_utilisation_agrees_with_iperf3(bed):
     assert utilisation == pytest.approx(rate / bed.link_view(*WAN)["capacity_mbps"], abs=0.05)
 
 
+def test_wan_shares_fairly_between_sending_hosts(bed):
+    """d1 opens four TCP flows to the cloud, d2 one: each host still gets half the WAN."""
+    d1, d2, cloud = bed.net["d1"], bed.net["d2"], bed.net["cloud"]
+    bed.set_link_rate(*WAN, 10.0)
+    servers = [cloud.popen(["iperf3", "-s", "-1", "-p", str(port)]) for port in (5202, 5203)]
+    try:
+        time.sleep(0.5)
+        clients = [d1.popen(["iperf3", "-c", cloud.IP(), "-p", "5202", "-P", "4", "-t", "6", "-J"]),
+                   d2.popen(["iperf3", "-c", cloud.IP(), "-p", "5203", "-t", "6", "-J"])]
+        reports = [json.loads(client.communicate(timeout=30)[0]) for client in clients]
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait(timeout=5)
+        bed.set_link_rate(*WAN, 50.0)
+    mbit = [r["end"]["sum_received"]["bits_per_second"] / 1e6 for r in reports]
+    print(f"d1 (4 flows) {mbit[0]:.2f} Mbit/s, d2 (1 flow) {mbit[1]:.2f} Mbit/s over a 10 Mbit/s WAN")
+    assert sum(mbit) == pytest.approx(10.0 * 1460 / 1514, rel=0.15)
+    assert mbit[1] == pytest.approx(mbit[0], rel=0.25)
+
+
 def test_node_load_follows_cpu_burn(bed):
     e2 = bed.net["e2"]
     before = bed.rest("/sdncep/v1/nodes/e2")["load"]
