@@ -153,7 +153,8 @@ class LiveBench:
         return applied
 
     def drain(self):
-        """Let queues empty and transfer rules idle out between cells."""
+        """Pause between cells: every task has ended, but the nodes' heartbeats (every
+        0.5 s) may still report the last cell's work."""
         time.sleep(1.0)
 
 
