@@ -222,10 +222,15 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     plan = settings(args.full)
-    if args.bandwidths:
-        plan["bandwidths"] = tuple(float(b) for b in args.bandwidths.split(","))
-    if args.tasks:
-        plan["tasks"] = tuple(int(t) for t in args.tasks.split(","))
+    try:
+        if args.bandwidths:
+            # 5 stays 5 (level 'bandwidth:5', as in the default sweep); 2.5 stays 2.5
+            plan["bandwidths"] = tuple(int(b) if b.is_integer() else b
+                                       for b in map(float, args.bandwidths.split(",")))
+        if args.tasks:
+            plan["tasks"] = tuple(int(t) for t in args.tasks.split(","))
+    except ValueError as exc:
+        parser.error(f"--bandwidths and --tasks take comma-separated numbers: {exc}")
     if args.rate:
         plan["rate"] = args.rate
     if args.arrivals:

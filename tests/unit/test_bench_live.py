@@ -8,7 +8,7 @@ import time
 import pytest
 
 from runtime.device import start_on_stdin
-from scripts.bench_live import rounds_of, start_together
+from scripts.bench_live import main, rounds_of, start_together
 
 ECHO_START = "print('ready', flush=True); import sys; print(sys.stdin.readline().strip())"
 
@@ -56,3 +56,9 @@ def test_rounds_alternate_the_order_of_methods_and_split_the_tasks():
     assert [(r, m) for r, m, _ in runs] == [(0, "a"), (0, "b"), (0, "c"), (1, "c"), (1, "b"), (1, "a")]
     assert [n for _, m, n in runs if m == "a"] == [3, 2]
     assert rounds_of(("a",), per_cell=1, rounds=2) == [(0, "a", 1)]  # no empty runs
+
+
+def test_bad_levels_are_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--bandwidths", "5,fast"])
+    assert exited.value.code == 2 and "comma-separated numbers" in capsys.readouterr().err
