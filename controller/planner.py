@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from agents.cost import ACC, WAN
 from controller.routing import RoutingError, plan_transfer
 from controller.view import HEARTBEAT_STALE_AFTER
+from controller.wan_share import FairShareLink
 
 
 class PlanningError(RuntimeError):
@@ -81,6 +82,8 @@ class Ledger:
     def __init__(self):
         self._free_at = {}
         self._computing = {}  # node -> [(start, end)], absolute times
+        self.wan = FairShareLink()
+        self.wan_bps = 1e9  # the WAN's capacity, as the planner last measured it
 
     def backlog(self, resource, now):
         return max(self._free_at.get(resource, now) - now, 0.0)
@@ -113,13 +116,22 @@ class Ledger:
         """The node's planned compute still to come, as (start, end) seconds from now."""
         return tuple((max(start - now, 0.0), end - now) for start, end in self._computing.get(name, ()) if end > now)
 
-    def commit(self, reservations, node_names, device_ip, now):
+    def commit(self, reservations, node_names, device_ip, now, wan_bits=()):
+        """Record a plan's reservations; ``wan_bits`` gives the size of each of its WAN
+        transfers as (lane, bits), lanes named as in the reservations."""
+        wan_bps = self.wan_bps
+        bits = dict(wan_bits)
         for resource, start, end in reservations:
             if resource in node_names:
                 self._computing.setdefault(resource, []).append((now + start, now + end))
                 continue
             key = self.of_device(resource, device_ip) if resource in self.PER_DEVICE else resource
+            if resource in bits:  # a WAN lane: when it empties comes from the replay below
+                self.wan.add(key, now + start, bits[resource])
             self._free_at[key] = max(self._free_at.get(key, now), now + end)
+        for lane, ends in self.wan.ends(wan_bps).items():
+            self._free_at[lane] = ends[-1]
+        self.wan.forget_before(now, wan_bps)
         self._free_at = {k: t for k, t in self._free_at.items() if t > now - self.RETAIN_S}
         self._computing = {n: sorted(i for i in spans if i[1] > now) for n, spans in self._computing.items()}
 
@@ -178,7 +190,10 @@ class Planner:
         _, bottleneck = view.widest_path(src_dpid, dst_dpid, use_capacity=own_traffic)
         return min(bottleneck, self.lan_bps) / self.calibration.network
 
-    def snapshot(self, view, device_ip, now):
+    def snapshot(self, view, device_ip, now, input_bytes=None):
+        """The decision core's view for a task from ``device_ip``; with ``input_bytes``
+        (the model's input), its input crossing the WAN is costed at the rate the fair
+        sharing replay gives it, from the lanes' planned transfers."""
         from agents.decision import NodeState, Snapshot
 
         device = view.host_by_ip(device_ip)
@@ -196,12 +211,19 @@ class Planner:
         own_uplink = ledger.used_within(ledger.of_device(ACC, device_ip), now, self.stats_lag_s)
         own_wan = ledger.wan_used_within(now, self.stats_lag_s)
         edges = [h for h in workers if h["role"] == "edge"]
-        # WAN senders share it fairly: a new transfer gets 1/(1 + other busy lanes) of it
+        # WAN senders share it fairly: a new transfer gets 1/(1 + other busy lanes) of it,
+        # or for the device's input, what replaying the lanes' planned transfers gives it
         wan_bps = max((self._bandwidth(view, e["dpid"], cloud["dpid"], True) for e in edges),
                       default=self._bandwidth(view, device["dpid"], cloud["dpid"], True))
+        ledger.wan_bps = wan_bps
         lanes = ledger.busy_wan_lanes(now)
+        device_lane = ledger.of_device(f"{WAN}@{ACC}", device_ip)
 
         def wan_share(lane):
+            if lane == device_lane and input_bytes:
+                start, end = ledger.wan.crossing(lane, now, 8.0 * input_bytes, wan_bps)
+                if end > start:
+                    return 8.0 * input_bytes / (end - start)
             return wan_bps / (1 + len(lanes - {lane}))
 
         for host in sorted(workers, key=lambda h: (h["role"] != "edge", h["name"])):
@@ -210,7 +232,7 @@ class Planner:
             into_own = own_uplink or (own_wan and host["role"] == "cloud")
             from_device = self._bandwidth(view, device["dpid"], host["dpid"], into_own)
             if host["role"] == "cloud":
-                from_device = min(from_device, wan_share(ledger.of_device(f"{WAN}@{ACC}", device_ip)))
+                from_device = min(from_device, wan_share(device_lane))
             nodes.append(NodeState(
                 name=host["name"], role=host["role"], busy=load["busy"],
                 cpu_share=load["cpu_share"] / slowdown.get(host["name"], 1.0),
@@ -263,7 +285,8 @@ class Planner:
         if supports and not supports(request.model):
             # decide() would fall back to the cloud and hide it; say so instead
             raise PlanningError(f"method {request.method!r} has no agent trained for model {request.model!r}")
-        snapshot = self.snapshot(view, request.device_ip, now)
+        snapshot = self.snapshot(view, request.device_ip, now,
+                                 float(self.store.reference(request.model).out_bytes[0]))
         q = self.complexity(request)
         if request.method == "fixed":
             plan = self._fixed(snapshot, request)
@@ -297,7 +320,12 @@ class Planner:
 
         netview = view_from_snapshot(snapshot, plan.model, self.store)
         reservations = evaluate(plan, netview, self.store, self.cost).reservations
-        self.ledger.commit(reservations, {n.name for n in snapshot.nodes}, device_ip, now)
+        out_bytes = self.store.reference(plan.model).out_bytes
+        cloud = netview.cloud.name
+        senders = (ACC,) + tuple(node for node, _, _ in plan.hops)
+        wan_bits = [(netview.wan(sender), 8.0 * float(out_bytes[start]))
+                    for sender, (node, start, _) in zip(senders, plan.hops) if node == cloud]
+        self.ledger.commit(reservations, {n.name for n in snapshot.nodes}, device_ip, now, wan_bits)
 
     def _transfers(self, view, request, hops):
         legs = [(request.device_ip, hops[0]["ip"], self.worker_port)]

@@ -209,7 +209,8 @@ def test_devices_share_the_wan_fairly_not_first_come_first_served(view, planner)
     assert shared["wait_s"] == 0
     assert shared["trans_s"] == pytest.approx(2 * alone["trans_s"], rel=0.05)
     again = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
-    assert again["wait_s"] == pytest.approx(alone["trans_s"], rel=0.05)  # d1's own lane is FIFO
+    # d1's own lane is FIFO, and its first input now shares the WAN with d2's: it ends at 2T
+    assert again["wait_s"] == pytest.approx(2 * alone["trans_s"], rel=0.05)
 
 
 def test_a_task_reaching_a_node_in_a_gap_does_not_wait_for_work_planned_later(view, planner):
@@ -234,3 +235,17 @@ def test_node_start_fills_the_first_gap_that_fits():
     assert node.start_of(2.2, 0.3) == 2.2   # arrives in the last gap and fits
     assert node.start_of(5.0, 1.0) == 5.0
     assert NodeView("e1", "edge", 0.5, backlog_s=3.0).start_of(1.0, 0.1) == 3.0  # no intervals: FIFO
+
+
+def test_a_lane_goes_faster_once_its_neighbour_empties(view, planner):
+    view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
+                          "00:00:00:00:00:09", 1, 3, 0.0)
+    planner.ledger = type(planner.ledger)()
+    alone = planner.plan(view, PlanRequest("t0", "alexnet", "only-cloud", "10.0.0.9"), now=0.5).reply["predicted"]
+    for _ in range(3):  # d1 queues three inputs while d2's one crosses
+        last = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
+    # fluid sharing: d1's first input shares the WAN with d2's for all of d2's (T at
+    # full rate, so 2T shared), then d1 has it alone: d1's three end at 2T, 3T, 4T
+    # (fixing each share when planned would say 2T, 4T, 6T)
+    t = alone["trans_s"]
+    assert last["trans_s"] == pytest.approx(4 * t, rel=0.05)

@@ -1,0 +1,65 @@
+"""The WAN's planned transfers as lanes that share it fairly, in a fluid model.
+
+Pure. Each sender (a device, an edge node) has a lane; its transfers cross one after
+the other, and at any moment every lane with a transfer under way gets an equal
+share of the WAN (as the testbed's per-sender htb leaves give it). Replaying the
+planned transfers this way says when each lane empties: a lane whose neighbour
+empties early goes faster from then on, which fixing each transfer's share when it
+is planned misses by up to half.
+"""
+
+import math
+
+
+class FairShareLink:
+    def __init__(self):
+        self._lanes = {}  # lane -> [(ready_at, bits)], in the order planned
+
+    def add(self, lane, ready_at, bits):
+        if bits > 0:
+            self._lanes.setdefault(lane, []).append((ready_at, bits))
+
+    def ends(self, capacity_bps):
+        """{lane: [end time of each of its transfers]} under fair sharing."""
+        return _replay(self._lanes, capacity_bps)
+
+    def crossing(self, lane, ready_at, bits, capacity_bps):
+        """(start, end) of one more transfer on ``lane`` if it were planned now."""
+        lanes = dict(self._lanes)
+        lanes[lane] = lanes.get(lane, []) + [(ready_at, bits)]
+        mine = _replay(lanes, capacity_bps)[lane]
+        start = max(ready_at, mine[-2]) if len(mine) > 1 else ready_at
+        return start, mine[-1]
+
+    def forget_before(self, now, capacity_bps):
+        """Drop everything once every planned transfer has ended by ``now``."""
+        if all(end <= now for ends in self.ends(capacity_bps).values() for end in ends):
+            self._lanes.clear()
+
+
+def _replay(lanes, capacity_bps):
+    queues = {lane: list(jobs) for lane, jobs in lanes.items() if jobs}
+    ends = {lane: [] for lane in queues}
+    if not queues or capacity_bps <= 0:
+        return {lane: [math.inf] * len(jobs) for lane, jobs in queues.items()}
+    left = {lane: jobs[0][1] for lane, jobs in queues.items()}
+    t = min(jobs[0][0] for jobs in queues.values())
+    while queues:
+        active = [lane for lane, jobs in queues.items() if jobs[0][0] <= t]
+        if not active:
+            t = min(jobs[0][0] for jobs in queues.values())
+            continue
+        rate = capacity_bps / len(active)
+        next_ready = min((jobs[0][0] for lane, jobs in queues.items() if lane not in active), default=math.inf)
+        step = min(min(left[lane] for lane in active) / rate, next_ready - t)
+        t += step
+        for lane in active:
+            left[lane] -= rate * step
+            if left[lane] <= 1e-6 * queues[lane][0][1]:
+                ends[lane].append(t)
+                queues[lane].pop(0)
+                if queues[lane]:
+                    left[lane] = queues[lane][0][1]
+                else:
+                    del queues[lane]
+    return ends

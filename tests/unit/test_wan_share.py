@@ -1,0 +1,39 @@
+"""Fluid fair sharing of the WAN between senders' lanes."""
+
+import math
+
+import pytest
+
+from controller.wan_share import FairShareLink
+
+
+def test_lanes_share_equally_and_a_lane_alone_gets_it_all():
+    link = FairShareLink()
+    link.add("a", 0.0, 10.0)
+    link.add("a", 0.0, 10.0)
+    link.add("b", 0.0, 10.0)
+    ends = link.ends(capacity_bps=10.0)
+    assert ends["b"] == pytest.approx([2.0])        # half the link while a sends too
+    assert ends["a"] == pytest.approx([2.0, 3.0])   # then a alone: its second at full rate
+
+
+def test_a_transfer_not_ready_yet_waits_and_does_not_slow_the_others():
+    link = FairShareLink()
+    link.add("a", 0.0, 10.0)
+    link.add("b", 0.5, 10.0)
+    ends = link.ends(capacity_bps=10.0)
+    # a alone for 0.5 s (5 bits), then both at 5 bit/s: a's 5 bits left take 1 s
+    assert ends["a"] == pytest.approx([1.5])
+    assert ends["b"] == pytest.approx([2.0])
+    assert link.crossing("b", 0.0, 10.0, 10.0) == pytest.approx((2.0, 3.0))
+
+
+def test_everything_is_forgotten_once_it_has_ended():
+    link = FairShareLink()
+    link.add("a", 0.0, 10.0)
+    link.forget_before(0.5, 10.0)
+    assert link.ends(10.0) == {"a": pytest.approx([1.0])}
+    link.forget_before(1.0, 10.0)
+    assert link.ends(10.0) == {}
+    link.add("a", 0.0, 10.0)
+    assert link.ends(0.0) == {"a": [math.inf]}
