@@ -21,37 +21,39 @@ class FairShareLink:
 
     def ends(self, capacity_bps):
         """{lane: [end time of each of its transfers]} under fair sharing."""
-        return _replay(self._lanes, capacity_bps)
+        return _replay(self._lanes, capacity_bps)[0]
 
     def crossing(self, lane, ready_at, bits, capacity_bps):
         """(start, end) of one more transfer on ``lane`` if it were planned now."""
         lanes = dict(self._lanes)
         lanes[lane] = lanes.get(lane, []) + [(ready_at, bits)]
-        mine = _replay(lanes, capacity_bps)[lane]
+        mine = _replay(lanes, capacity_bps)[0][lane]
         start = max(ready_at, mine[-2]) if len(mine) > 1 else ready_at
         return start, mine[-1]
 
     def forget_before(self, now, capacity_bps):
-        """Drop everything once every planned transfer has ended by ``now``."""
-        if all(end <= now for ends in self.ends(capacity_bps).values() for end in ends):
-            self._lanes.clear()
+        """Keep only what is left at ``now``: transfers that have ended go, one under
+        way keeps its remaining bits from ``now`` (the replay from there is the same)."""
+        if capacity_bps > 0:
+            self._lanes = _replay(self._lanes, capacity_bps, until=now)[1]
 
 
-def _replay(lanes, capacity_bps):
+def _replay(lanes, capacity_bps, until=math.inf):
+    """End times of every lane's transfers, and what is left of them at ``until``."""
     queues = {lane: list(jobs) for lane, jobs in lanes.items() if jobs}
     ends = {lane: [] for lane in queues}
     if not queues or capacity_bps <= 0:
-        return {lane: [math.inf] * len(jobs) for lane, jobs in queues.items()}
+        return {lane: [math.inf] * len(jobs) for lane, jobs in queues.items()}, queues
     left = {lane: jobs[0][1] for lane, jobs in queues.items()}
     t = min(jobs[0][0] for jobs in queues.values())
-    while queues:
+    while queues and t < until:
         active = [lane for lane, jobs in queues.items() if jobs[0][0] <= t]
         if not active:
-            t = min(jobs[0][0] for jobs in queues.values())
+            t = min(min(jobs[0][0] for jobs in queues.values()), until)
             continue
         rate = capacity_bps / len(active)
         next_ready = min((jobs[0][0] for lane, jobs in queues.items() if lane not in active), default=math.inf)
-        step = min(min(left[lane] for lane in active) / rate, next_ready - t)
+        step = min(min(left[lane] for lane in active) / rate, next_ready - t, until - t)
         t += step
         for lane in active:
             left[lane] -= rate * step
@@ -62,4 +64,5 @@ def _replay(lanes, capacity_bps):
                     left[lane] = queues[lane][0][1]
                 else:
                     del queues[lane]
-    return ends
+    rest = {lane: [(max(jobs[0][0], t), left[lane])] + jobs[1:] for lane, jobs in queues.items()}
+    return ends, rest

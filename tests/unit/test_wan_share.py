@@ -37,3 +37,18 @@ def test_everything_is_forgotten_once_it_has_ended():
     assert link.ends(10.0) == {}
     link.add("a", 0.0, 10.0)
     assert link.ends(0.0) == {"a": [math.inf]}
+
+
+def test_forgetting_the_past_keeps_the_future():
+    jobs = {"a": [(0.0, 30.0), (0.2, 10.0)], "b": [(0.5, 20.0)], "c": [(1.7, 5.0), (4.0, 8.0)]}
+    whole, cut = FairShareLink(), FairShareLink()
+    for lane, items in jobs.items():
+        for ready, bits in items:
+            whole.add(lane, ready, bits)
+            cut.add(lane, ready, bits)
+    expected = whole.ends(10.0)
+    for now in (1.0, 2.5, 3.1):
+        cut.forget_before(now, 10.0)
+        for lane, ends in cut.ends(10.0).items():
+            assert ends == pytest.approx(expected[lane][-len(ends):])
+            assert all(end > now for end in ends)
