@@ -128,7 +128,8 @@ class Ledger:
             key = self.of_device(resource, device_ip) if resource in self.PER_DEVICE else resource
             if resource in bits:  # a WAN lane: when it empties comes from the replay below
                 self.wan.add(key, now + start, bits[resource])
-            self._free_at[key] = max(self._free_at.get(key, now), now + end)
+            else:
+                self._free_at[key] = max(self._free_at.get(key, now), now + end)
         for lane, ends in self.wan.ends(wan_bps).items():
             self._free_at[lane] = ends[-1]
         self.wan.forget_before(now, wan_bps)
