@@ -21,6 +21,7 @@ MAX_FEATURES = 32
 METHODS = ("sdn-cep", "sdn-cep-dqn", "only-cloud", "only-edge", "neurosurgeon", "dpto", "random", "oracle", "oracle-2hop",
            "fixed")
 MAX_HOPS = 8
+MAX_IN_FLIGHT = 100_000
 _TASK_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _MODEL = re.compile(r"^[a-z0-9_]{1,24}$")
 
@@ -39,6 +40,8 @@ class PlanRequest:
     q: float = None              # complexity score, if the device computed it
     reply_port: int = None       # the device's result listener, to pin the result path too
     hops: tuple = ()             # method "fixed" only: ((node, start, end), ...) chosen by the device
+    in_flight: int = None        # the device's planned tasks without a result yet; 0 frees what the
+                                 # controller still holds for it (its predicted ends may be late)
 
     def __post_init__(self):
         if not isinstance(self.task_id, str) or not _TASK_ID.match(self.task_id):
@@ -68,6 +71,9 @@ class PlanRequest:
         if (self.method == "fixed") != bool(hops):
             raise PlanProtocolError("hops are required with method 'fixed' and only with it")
         object.__setattr__(self, "hops", hops)
+        if self.in_flight is not None and not (isinstance(self.in_flight, int) and not isinstance(self.in_flight, bool)
+                                               and 0 <= self.in_flight <= MAX_IN_FLIGHT):
+            raise PlanProtocolError(f"in_flight must be an integer in 0..{MAX_IN_FLIGHT}")
 
     @classmethod
     def from_mapping(cls, fields):

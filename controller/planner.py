@@ -74,6 +74,10 @@ class Ledger:
     intervals they compute in, gaps included (tasks planned back to back reach a
     node at different times). It also remembers when it last used each link:
     port counters show our own transfers for a while after they end.
+
+    Its ends are the cost model's predictions. A device that says it has no task in
+    flight gets what the ledger still holds for it freed (:meth:`release`), so a
+    prediction that was too late does not delay its next tasks.
     """
 
     RETAIN_S = 60.0
@@ -81,7 +85,7 @@ class Ledger:
 
     def __init__(self):
         self._free_at = {}
-        self._computing = {}  # node -> [(start, end)], absolute times
+        self._computing = {}  # node -> [(start, end, device ip)], absolute times
         self.wan = FairShareLink()
         self.wan_bps = 1e9  # the WAN's capacity, as the planner last measured it
 
@@ -114,7 +118,7 @@ class Ledger:
 
     def node_reserved(self, name, now):
         """The node's planned compute still to come, as (start, end) seconds from now."""
-        return tuple((max(start - now, 0.0), end - now) for start, end in self._computing.get(name, ()) if end > now)
+        return tuple((max(start - now, 0.0), end - now) for start, end, _ in self._computing.get(name, ()) if end > now)
 
     def commit(self, reservations, node_names, device_ip, now, wan_bits=()):
         """Record a plan's reservations; ``wan_bits`` gives the size of each of its WAN
@@ -123,7 +127,7 @@ class Ledger:
         bits = dict(wan_bits)
         for resource, start, end in reservations:
             if resource in node_names:
-                self._computing.setdefault(resource, []).append((now + start, now + end))
+                self._computing.setdefault(resource, []).append((now + start, now + end, device_ip))
                 continue
             key = self.of_device(resource, device_ip) if resource in self.PER_DEVICE else resource
             if resource in bits:  # a WAN lane: when it empties comes from the replay below
@@ -135,6 +139,16 @@ class Ledger:
         self.wan.forget_before(now, wan_bps)
         self._free_at = {k: t for k, t in self._free_at.items() if t > now - self.RETAIN_S}
         self._computing = {n: sorted(i for i in spans if i[1] > now) for n, spans in self._computing.items()}
+
+    def release(self, device_ip, now):
+        """The device has no task in flight: what is held for it has ended by ``now``."""
+        for resource in self.PER_DEVICE:
+            key = self.of_device(resource, device_ip)
+            if key in self._free_at:
+                self._free_at[key] = min(self._free_at[key], now)
+        self.wan.drop(self.of_device(f"{WAN}@{ACC}", device_ip))
+        self._computing = {n: [i for i in spans if i[2] != device_ip or i[1] <= now]
+                           for n, spans in self._computing.items()}
 
 
 class Planner:
@@ -286,6 +300,8 @@ class Planner:
         if supports and not supports(request.model):
             # decide() would fall back to the cloud and hide it; say so instead
             raise PlanningError(f"method {request.method!r} has no agent trained for model {request.model!r}")
+        if request.in_flight == 0:
+            self.ledger.release(request.device_ip, now)
         snapshot = self.snapshot(view, request.device_ip, now,
                                  float(self.store.reference(request.model).out_bytes[0]))
         q = self.complexity(request)

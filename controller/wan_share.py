@@ -19,6 +19,10 @@ class FairShareLink:
         if bits > 0:
             self._lanes.setdefault(lane, []).append((ready_at, bits))
 
+    def drop(self, lane):
+        """Forget what is left on ``lane`` (its sender has no transfer under way)."""
+        self._lanes.pop(lane, None)
+
     def ends(self, capacity_bps):
         """{lane: [end time of each of its transfers]} under fair sharing."""
         return _replay(self._lanes, capacity_bps)[0]

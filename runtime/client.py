@@ -109,6 +109,7 @@ class Client:
         self.send_timeout = send_timeout
         self.max_connections = max_connections
         self._pending: dict[bytes, _Pending] = {}
+        self.finished = 0  # submitted tasks whose result or error is in (a failed send counts)
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._pool: dict[tuple[str, int], socket.socket] = {}
@@ -216,8 +217,12 @@ class Client:
         else:
             res = TaskResult(f.task_id.hex(), FAILED, p.t_submit, t, stages=f.stamps,
                              error_code=f.error_code, error_message=f.error_message)
-        if p.result is None:
-            p.result = res
+        with self._lock:  # results arrive on one thread per connection
+            first = p.result is None
+            if first:
+                p.result = res
+                self.finished += 1
+        if first:
             p.event.set()
 
     # ------------------------------------------------------------------ tasks
@@ -270,6 +275,8 @@ class Client:
         except (OSError, ValueError) as e:
             pending.result = TaskResult(task_id.hex(), FAILED, t_submit, time.time(),
                                         error_code="send_failed", error_message=str(e))
+            with self._lock:
+                self.finished += 1
             pending.event.set()
         return task_id
 

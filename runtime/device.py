@@ -124,6 +124,7 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
     offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
     channel = PlanChannel(ip, prefixlen, plan_timeout)
     records, submitted = [], []
+    planned = 0  # tasks given a plan; those without a result yet are in flight
     outbox = queue.Queue()
 
     def send_loop(client):
@@ -148,7 +149,7 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
                     "task_id": f"{ip}-{uuid.uuid4().hex[:12]}"}
             arrived = time.time()
             request = PlanRequest(base["task_id"], model, method, ip, features=features[name],
-                                  reply_port=client.reply_port, hops=hops)
+                                  reply_port=client.reply_port, hops=hops, in_flight=planned - client.finished)
             try:
                 reply = channel.request(request)
                 plan = plan_from_reply(reply)
@@ -162,6 +163,7 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
                         paths=reply.get("paths"),
                         **{f"predicted_{k}": v for k, v in reply["predicted"].items()})
             outbox.put((base, arrived, plan, x))
+            planned += 1
         outbox.put(None)
         sender.join()
         for base, arrived, task in submitted:

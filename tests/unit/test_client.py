@@ -105,6 +105,7 @@ def test_workload_records(tmp_path, tiny2, arrivals):
                             seed=1, timeout=10, topk=3)
     assert [r["seq"] for r in rows] == list(range(12))
     assert all(r["status"] == "ok" for r in rows)
+    assert c.finished == 12
     if arrivals != "closed":
         assert time.time() - t0 >= 0.8 * rows[-1]["planned_s"]
     r = rows[0]
@@ -154,6 +155,7 @@ def test_timeouts_and_errors_are_records():
             rows = run_workload(c, Plan(TINY_NAME, (Hop("127.0.0.1", dead_port, 0, 4),)),
                                 tiny_images(), count=2, rate=50, arrivals="poisson", timeout=1)
             assert [r["error_code"] for r in rows] == ["send_failed"] * 2
+            assert c.finished == 2  # failed sends are finished; the timed-out tasks never were
             s = summarize(rows)
             assert (s["count"], s["ok"], s["error"]) == (2, 0, 2)
     finally:

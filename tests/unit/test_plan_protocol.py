@@ -8,7 +8,7 @@ from controller.plan_protocol import (MAGIC, PlanProtocolError, PlanRequest, dec
 
 def test_request_round_trip_with_features_and_hops():
     request = PlanRequest("d1-1", "alexnet", "fixed", "10.0.0.2", features=(0.1, 2.0), q=0.3,
-                          reply_port=40000, hops=(("e1", 0, 5), ("cloud", 5, 11)))
+                          reply_port=40000, hops=(("e1", 0, 5), ("cloud", 5, 11)), in_flight=3)
     assert decode_request(encode_request(request)) == request
 
 
@@ -30,6 +30,9 @@ def test_reply_round_trip():
     {"task_id": "a", "model": "alexnet", "device_ip": "10.0.0.1", "hops": [["e1", 0, 11]]},
     {"task_id": "a", "model": "alexnet", "device_ip": "10.0.0.1", "method": "fixed", "hops": [["e1", -1, 5]]},
     {"task_id": "a", "model": "alexnet", "device_ip": "10.0.0.1", "colour": "red"},
+    {"task_id": "a", "model": "alexnet", "device_ip": "10.0.0.1", "in_flight": -1},
+    {"task_id": "a", "model": "alexnet", "device_ip": "10.0.0.1", "in_flight": 1.5},
+    {"task_id": "a", "model": "alexnet", "device_ip": "10.0.0.1", "in_flight": True},
     {"model": "alexnet", "device_ip": "10.0.0.1"},
 ])
 def test_bad_requests_refused(fields):

@@ -249,3 +249,20 @@ def test_a_lane_goes_faster_once_its_neighbour_empties(view, planner):
     # (fixing each share when planned would say 2T, 4T, 6T)
     t = alone["trans_s"]
     assert last["trans_s"] == pytest.approx(4 * t, rel=0.05)
+
+
+def test_a_device_with_nothing_in_flight_is_not_held_up_by_late_predictions(view, planner):
+    view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
+                          "00:00:00:00:00:09", 1, 3, 0.0)
+    planner.ledger = type(planner.ledger)()
+    for _ in range(4):  # the ledger holds d1's uplink, WAN lane and cloud CPU for seconds
+        planner.plan(view, request("only-cloud"), now=0.5)
+    planner.plan(view, PlanRequest("t2", "alexnet", "fixed", "10.0.0.9", hops=(("e2", 0, 11),)), now=0.9)
+    fresh = Planner.from_files(worker_port=9000, stats_lag_s=1.0)
+    expected = fresh.plan(view, request("only-cloud"), now=1.0).reply["predicted"]["latency_s"]
+    held = planner.plan(view, request("only-cloud", in_flight=3), now=1.0).reply["predicted"]
+    assert held["wait_s"] > 0.3  # results still to come: the reservations stand
+    # all of d1's results are in, earlier than predicted: its next task starts afresh
+    freed = planner.plan(view, request("only-cloud", in_flight=0), now=1.0).reply["predicted"]
+    assert freed["wait_s"] == 0 and freed["latency_s"] == pytest.approx(expected, rel=0.01)
+    assert planner.ledger.node_reserved("e2", 1.0)  # d2's task keeps its place on e2

@@ -52,3 +52,12 @@ def test_forgetting_the_past_keeps_the_future():
         for lane, ends in cut.ends(10.0).items():
             assert ends == pytest.approx(expected[lane][-len(ends):])
             assert all(end > now for end in ends)
+
+
+def test_a_dropped_lane_leaves_the_link_to_the_others():
+    link = FairShareLink()
+    link.add("a", 0.0, 10.0)
+    link.add("b", 0.0, 10.0)
+    link.drop("a")
+    link.drop("never-used")
+    assert link.ends(10.0) == {"b": pytest.approx([1.0])}
