@@ -126,29 +126,16 @@ class LiveBench:
         """Warm every worker up, then feed measured compute and transfer times back.
 
         Three spaced tasks per worker and model with a fixed single-hop plan; the
-        last two give, per node, measured/predicted compute time, on the cloud
-        leg measured/predicted transfer time, and what a task took beyond its
-        transfers and compute. The controller's planner then costs plans with these
-        corrections (PUT /sdncep/v1/calibration).
+        last two give the corrections (:func:`calibration_of`). The controller's
+        planner then costs plans with them (PUT /sdncep/v1/calibration).
         """
-        compute, network, overhead = {}, [], []
+        samples = []
         for model in models:
             for node in ("e1", "e2", "e3", "cloud"):
                 rows = self.run_tasks("fixed", 3, "warmup", model=model, arrivals="fixed", rate=2.0,
                                       hops=f"{node}:0-{num_segments(model)}")
-                for row in rows[1:]:
-                    if row["status"] != "ok":
-                        continue
-                    predicted = row["predicted_cloud_s"] if node == "cloud" else row["predicted_edge_s"]
-                    compute.setdefault(node, []).append(row["h0_compute_s"] / predicted)
-                    if node == "cloud" and row["predicted_trans_s"] > 0:
-                        network.append(row["h0_net_s"] / row["predicted_trans_s"])
-                    overhead.append(row["e2e_s"] - row["h0_net_s"] - row["h0_compute_s"] - row["result_net_s"])
-        clamp = lambda v, low=0.2, high=5.0: min(max(v, low), high)  # noqa: E731
-        calibration = {"compute": {n: clamp(statistics.median(v)) for n, v in compute.items()},
-                       "network": clamp(statistics.median(network)) if network else 1.0,
-                       "overhead_s": clamp(statistics.median(overhead), 0.0, 1.0) if overhead else 0.0}
-        applied = self.bed.rest_put("/sdncep/v1/calibration", calibration)
+                samples += [(node, row) for row in rows[1:]]
+        applied = self.bed.rest_put("/sdncep/v1/calibration", calibration_of(samples))
         (self.out / "calibration.json").write_text(json.dumps(applied, indent=1))
         return applied
 
@@ -156,6 +143,31 @@ class LiveBench:
         """Pause between cells: every task has ended, but the nodes' heartbeats (every
         0.5 s) may still report the last cell's work."""
         time.sleep(1.0)
+
+
+def calibration_of(samples):
+    """Corrections from warm-up tasks, given as (node, record) with single-hop plans.
+
+    Per node, measured / predicted compute time; on the cloud leg, measured /
+    predicted transfer time; and what a task took beyond its transfers, its wait for
+    the node and its compute (plan round trip, connections, framing). The wait is
+    left out: the planner predicts it from its ledger, and on a slow node the
+    warm-up tasks queue behind each other.
+    """
+    compute, network, overhead = {}, [], []
+    for node, row in samples:
+        if row["status"] != "ok":
+            continue
+        predicted = row["predicted_cloud_s"] if node == "cloud" else row["predicted_edge_s"]
+        compute.setdefault(node, []).append(row["h0_compute_s"] / predicted)
+        if node == "cloud" and row["predicted_trans_s"] > 0:
+            network.append(row["h0_net_s"] / row["predicted_trans_s"])
+        overhead.append(row["e2e_s"] - row["h0_net_s"] - row["h0_queue_s"] - row["h0_compute_s"]
+                        - row["result_net_s"])
+    clamp = lambda v, low=0.2, high=5.0: min(max(v, low), high)  # noqa: E731
+    return {"compute": {n: clamp(statistics.median(v)) for n, v in compute.items()},
+            "network": clamp(statistics.median(network)) if network else 1.0,
+            "overhead_s": clamp(statistics.median(overhead), 0.0, 1.0) if overhead else 0.0}
 
 
 def start_together(processes, timeout, lead_s=0.05):

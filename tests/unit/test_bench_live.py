@@ -1,4 +1,5 @@
-"""Starting several devices at one instant: scripts.bench_live's side and the device's."""
+"""scripts.bench_live: starting several devices at one instant (its side and the
+device's), the rounds, the calibration from warm-up tasks, and its command line."""
 
 import io
 import subprocess
@@ -8,7 +9,7 @@ import time
 import pytest
 
 from runtime.device import start_on_stdin
-from scripts.bench_live import main, rounds_of, start_together
+from scripts.bench_live import calibration_of, main, rounds_of, start_together
 
 ECHO_START = "print('ready', flush=True); import sys; print(sys.stdin.readline().strip())"
 
@@ -62,3 +63,19 @@ def test_bad_levels_are_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--bandwidths", "5,fast"])
     assert exited.value.code == 2 and "comma-separated numbers" in capsys.readouterr().err
+
+
+def _warmup(compute_s, queue_s=0.0, status="ok"):
+    return {"status": status, "predicted_edge_s": 0.1, "predicted_cloud_s": 0.05, "predicted_trans_s": 0.1,
+            "h0_net_s": 0.12, "h0_queue_s": queue_s, "h0_compute_s": compute_s, "result_net_s": 0.001,
+            "e2e_s": 0.12 + queue_s + compute_s + 0.001 + 0.005}
+
+
+def test_calibration_compares_measured_with_predicted_and_leaves_waits_out():
+    samples = [("e1", _warmup(0.2, queue_s=0.1)), ("e1", _warmup(0.2, queue_s=0.3)),  # a slow node: they queued
+               ("cloud", _warmup(0.05)), ("cloud", _warmup(0.05)), ("e2", _warmup(9.0, status="timeout"))]
+    calibration = calibration_of(samples)
+    assert calibration["compute"] == {"e1": pytest.approx(2.0), "cloud": pytest.approx(1.0)}
+    assert calibration["network"] == pytest.approx(1.2)
+    assert calibration["overhead_s"] == pytest.approx(0.005)  # not the time queued
+    assert calibration_of([]) == {"compute": {}, "network": 1.0, "overhead_s": 0.0}
