@@ -80,6 +80,33 @@ def features_of(image_chw):
     return [round(float(v), 6) for v in image_features(np.transpose(image_chw, (1, 2, 0)))]
 
 
+def prepare(names):
+    """The images as sent (normalised float32, 3x224x224) and their features, by name."""
+    pictures = load_images(names)
+    return pictures, {name: features_of(x) for name, x in pictures}
+
+
+def save_prepared(path, names=DEFAULT_NAMES):
+    """Write :func:`prepare`'s output for ``--prepared``: a runner that starts devices
+    many times saves each one the resizing and feature extraction (about 2 s)."""
+    pictures, features = prepare(names)
+    np.savez(path, names=np.array([name for name, _ in pictures]), images=np.stack([x for _, x in pictures]),
+             features=np.array([features[name] for name, _ in pictures], dtype=float))
+
+
+def load_prepared(path, names):
+    """(pictures, features) of ``names`` from a :func:`save_prepared` file (no pickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        known = [str(n) for n in data["names"]]
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ValueError(f"no image {', '.join(missing)} in {path} (it has {', '.join(known)})")
+        images, table = data["images"], data["features"]
+        rows = {name: known.index(name) for name in names}
+        pictures = [(name, np.ascontiguousarray(images[i], dtype=np.float32)) for name, i in rows.items()]
+        return pictures, {name: [float(v) for v in table[i]] for name, i in rows.items()}
+
+
 def plan_from_reply(reply):
     return Plan(reply["model"], tuple(Hop(h["ip"], h["port"], h["start"], h["end"]) for h in reply["hops"]))
 
@@ -116,11 +143,11 @@ def start_on_stdin():
 
 
 def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,
-        prefixlen=8, plan_timeout=2.0, tag=None, hops=(), start=time.time):
+        prefixlen=8, plan_timeout=2.0, tag=None, hops=(), start=time.time, prepared=None):
     """Run ``count`` tasks; return one record per task. ``start()`` gives the time
-    arrivals count from, once the device is set up (default: at once)."""
-    pictures = load_images(images)
-    features = {name: features_of(x) for name, x in pictures}
+    arrivals count from, once the device is set up (default: at once). ``prepared``:
+    (pictures, features) as :func:`load_prepared` gives them, else made here."""
+    pictures, features = prepared or prepare(images)
     offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
     channel = PlanChannel(ip, prefixlen, plan_timeout)
     records, submitted = [], []
@@ -194,6 +221,7 @@ def main(argv=None):
     parser.add_argument("--tag", default=None, help="copied into every record (e.g. the bandwidth level)")
     parser.add_argument("--hops", default="", help="with --method fixed: NODE:START-END[,...] chosen here")
     parser.add_argument("--out", required=True, help="JSON records file")
+    parser.add_argument("--prepared", help="images and features written by save_prepared() (skips making them)")
     parser.add_argument("--sync-start", action="store_true",
                         help="once set up, print 'ready' and read the start time (epoch s) from stdin")
     args = parser.parse_args(argv)
@@ -205,9 +233,16 @@ def main(argv=None):
         PlanRequest("check", args.model, args.method, args.ip, hops=hops)
     except (ValueError, PlanProtocolError) as exc:
         parser.error(str(exc))
+    images = tuple(args.images.split(","))
+    prepared = None
+    if args.prepared:
+        try:
+            prepared = load_prepared(args.prepared, images)
+        except (OSError, ValueError, KeyError) as exc:
+            parser.error(f"--prepared {args.prepared}: {exc}")
     records = run(args.ip, args.method, args.model, args.count, args.arrivals, args.rate, args.seed,
-                  args.timeout, tuple(args.images.split(",")), args.prefixlen, tag=args.tag, hops=hops,
-                  start=start_on_stdin if args.sync_start else time.time)
+                  args.timeout, images, args.prefixlen, tag=args.tag, hops=hops,
+                  start=start_on_stdin if args.sync_start else time.time, prepared=prepared)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(records, handle, default=float)
     failed = sum(r["status"] != "ok" for r in records)

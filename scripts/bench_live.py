@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from runtime.device import save_prepared
 from scripts import live_report
 from topologies.schedule import ScheduleRunner, wifi_trace
 from topologies.spec import SpecError, TopologySpec
@@ -74,6 +75,10 @@ class LiveBench:
     def __init__(self, bed, out, model, seed=0):
         self.bed, self.out, self.model, self.seed = bed, out, model, seed
         self.records = []
+        # every device run sends the same images: resize them and compute their
+        # features once, not in each of the ~100 device processes of a run
+        self.prepared = out / "prepared-images.npz"
+        save_prepared(self.prepared)
 
     def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
                   seed=None, devices=("d1",), round_no=0):
@@ -90,7 +95,7 @@ class LiveBench:
             path.parent.mkdir(parents=True, exist_ok=True)
             args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
                     "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed + index), "--tag", tag,
-                    "--out", str(path), "--timeout", "60", "--sync-start"]
+                    "--out", str(path), "--timeout", "60", "--sync-start", "--prepared", str(self.prepared)]
             if hops:
                 args += ["--hops", hops]
             process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
