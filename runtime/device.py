@@ -102,9 +102,8 @@ def load_prepared(path, names):
         if missing:
             raise ValueError(f"no image {', '.join(missing)} in {path} (it has {', '.join(known)})")
         images, table = data["images"], data["features"]
-        rows = {name: known.index(name) for name in names}
-        pictures = [(name, np.ascontiguousarray(images[i], dtype=np.float32)) for name, i in rows.items()]
-        return pictures, {name: [float(v) for v in table[i]] for name, i in rows.items()}
+        pictures = [(name, np.ascontiguousarray(images[known.index(name)], dtype=np.float32)) for name in names]
+        return pictures, {name: [float(v) for v in table[known.index(name)]] for name in names}
 
 
 def plan_from_reply(reply):

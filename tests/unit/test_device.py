@@ -10,8 +10,8 @@ from runtime.images import load_image
 def test_prepared_images_come_back_as_made(tmp_path):
     path = tmp_path / "prepared.npz"
     device.save_prepared(path, ("astronaut", "coffee"))
-    pictures, features = device.load_prepared(path, ("coffee", "astronaut"))
-    assert [name for name, _ in pictures] == ["coffee", "astronaut"]
+    pictures, features = device.load_prepared(path, ("coffee", "astronaut", "coffee"))
+    assert [name for name, _ in pictures] == ["coffee", "astronaut", "coffee"]
     np.testing.assert_array_equal(pictures[1][1], load_image("astronaut"))
     assert features["coffee"] == device.features_of(load_image("coffee"))
 
