@@ -45,7 +45,8 @@ class EdgeCloudTopo(Topo):
         for name, role, cores in spec.hosts():
             self.addHost(name, cls=EdgeCloudHost, role=role, cores_limit=cores, heartbeat=heartbeat,
                          period_us=CPU_PERIOD_US,
-                         worker_port=spec.worker_port, worker_models=spec.worker_models)
+                         worker_port=spec.worker_port, worker_models=spec.worker_models,
+                         first=spec.hosts_first and role != "device")
         for a, b, mbit, _kind in spec.links():
             self.addLink(a, b, cls=ShapedLink, **({"bw": mbit} if mbit else {}))
 

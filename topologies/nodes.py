@@ -22,6 +22,9 @@ from topologies.schedule import htb_change_commands
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = Path(os.environ.get("SDNCEP_RUN_DIR", REPO_ROOT / "run")) / "logs"
+# cgroup cpu.shares of a host with hosts_first: 64 times the default 1024, which every
+# other cgroup and (with autogroup scheduling) every session, ovs-vswitchd's too, has
+FIRST_CPU_SHARES = 65536
 
 
 class NetemUnavailable(RuntimeError):
@@ -96,10 +99,12 @@ class EdgeCloudHost(CPULimitedHost):
         self.service = None
 
     def config(self, cores_limit=None, role="device", heartbeat=True, worker_port=None,
-               worker_models="all", **params):
+               worker_models="all", first=False, **params):
         if cores_limit is not None:
             params["cpu"] = min(cores_limit / numCores(), 1.0)
         result = super().config(**params)
+        if first:  # its quota ahead of the switches' CPU (topologies.spec: hosts_first)
+            self.cgroupSet("shares", FIRST_CPU_SHARES)
         self.role = role
         self.worker_port = worker_port if role in ("edge", "cloud") else None
         if self.worker_port:

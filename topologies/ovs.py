@@ -22,9 +22,12 @@ OVS_SOCKET_DIR = Path("/var/run/openvswitch")
 DB_SOCKET = OVS_SOCKET_DIR / "db.sock"
 SCHEMA_CANDIDATES = (Path("/usr/share/openvswitch/vswitch.ovsschema"),)
 # The switches and the controller would run on hardware of their own; here they
-# share two cores with the hosts. Running them at a higher priority keeps the
-# forwarding and the controller's answers from waiting behind the hosts' compute
-# (the hosts are held to their CPU quotas either way).
+# share two cores with the hosts. A higher priority is meant to keep them from
+# waiting behind the hosts' compute (the hosts are held to their CPU quotas either
+# way). ovs-vswitchd detaches into a session of its own, though, and with autogroup
+# scheduling (on in Debian's kernels) nice only ranks threads within a session:
+# against the hosts' cgroups it weighs like one of them. ryu-manager runs at
+# real-time priority instead (topologies/testbed.py).
 INFRA_NICE = ("nice", "-n", "-10")
 REQUIRED_TOOLS = ("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl")
 # The userspace datapath sends every port's packets through ONE AF_PACKET socket,

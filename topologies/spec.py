@@ -12,6 +12,12 @@ carry explicit datapath ids so the controller's view shows the same names.
 Bandwidths are in Mbit/s; ``None`` leaves a link unshaped. Edge CPU shares are in
 cores and follow the profiled host classes (edge-large 0.5, edge-medium 0.35,
 edge-small 0.2); the cloud host gets one core.
+
+``hosts_first`` gives the edge and cloud hosts' cgroups a large CPU weight, so that a
+host gets its quota as soon as it wants it, as a server with CPUs of its own would;
+the switches and devices get the rest (by default each weighs as much as a host).
+Use it when the hosts' cores add up to well under the machine's, leaving the switches
+about half a core: with the default cores (2.05 on two) they would starve.
 """
 
 from dataclasses import dataclass, fields
@@ -44,6 +50,7 @@ class TopologySpec:
     loss: float = None
     worker_port: int = None       # run a split-inference worker on edge/cloud hosts
     worker_models: str = "all"
+    hosts_first: bool = False     # edge/cloud hosts get their CPU quota ahead of the switches
 
 
     def __post_init__(self):
@@ -65,6 +72,8 @@ class TopologySpec:
         if not isinstance(self.cloud_cores, (int, float)) or not 0.01 <= self.cloud_cores <= 64:
             raise SpecError(f"cloud_cores must be in 0.01..64, got {self.cloud_cores!r}")
         object.__setattr__(self, "edge_cores", cores)
+        if not isinstance(self.hosts_first, bool):
+            raise SpecError(f"hosts_first must be true or false, got {self.hosts_first!r}")
         if self.worker_port is not None and not (isinstance(self.worker_port, int)
                                                  and 1024 <= self.worker_port <= 65535):
             raise SpecError(f"worker_port must be a TCP port in 1024..65535, got {self.worker_port!r}")

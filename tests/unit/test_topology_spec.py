@@ -27,6 +27,7 @@ def test_dpids_are_unique_and_named():
 @pytest.mark.parametrize("mapping,needle", [
     ({"delay": "5ms"}, "netem"), ({"loss": 1}, "netem"), ({"edges": 0}, "edges"),
     ({"wan_mbit": -5}, "wan_mbit"), ({"edge_cores": []}, "edge_cores"), ({"colour": 1}, "unknown"),
+    ({"hosts_first": "yes"}, "hosts_first"),
 ])
 def test_bad_specs_refused_with_message(mapping, needle):
     with pytest.raises(SpecError, match=needle):
