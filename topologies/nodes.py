@@ -22,8 +22,8 @@ from topologies.schedule import htb_change_commands
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = Path(os.environ.get("SDNCEP_RUN_DIR", REPO_ROOT / "run")) / "logs"
-# cgroup cpu.shares of a host with hosts_first: 64 times the default 1024, which every
-# other cgroup and (with autogroup scheduling) every session, ovs-vswitchd's too, has
+# cgroup cpu.shares of a host with hosts_first. Every other cgroup has the default
+# 1024, and so (under autogroup scheduling) has every session, ovs-vswitchd's too.
 FIRST_CPU_SHARES = 65536
 
 
