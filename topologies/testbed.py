@@ -102,7 +102,8 @@ class Testbed:
         self.controller_log = self.log_dir / f"ryu-{self.ofp_port}.log"
         with open(self.controller_log, "wb") as log:
             self.ryu = subprocess.Popen(
-                [*controller_priority(), ryu_manager_path(), "--observe-links", "--ofp-tcp-listen-port", str(self.ofp_port),
+                [*controller_priority(), ryu_manager_path(), "--observe-links",
+                 "--ofp-tcp-listen-port", str(self.ofp_port),
                  "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
                  *self.controller_args, "controller.app"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
