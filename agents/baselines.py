@@ -165,15 +165,3 @@ class Oracle:
     def decide(self, ctx: DecisionContext) -> Plan:
         plans = all_plans(ctx.model, _m(ctx), ctx.view, self.two_hop)
         return best_plan(plans, ctx.view, ctx.store, ctx.cost)
-
-
-def make_baselines(store: ProfileStore, seed: int = 0, distance: Mapping[str, float] | None = None) -> dict:
-    return {
-        "only-cloud": OnlyCloud(),
-        "only-edge": OnlyEdge(distance),
-        "neurosurgeon": Neurosurgeon(store, distance),
-        "dpto": DPTO(),
-        "random": RandomPolicy(seed),
-        "oracle": Oracle(False),
-        "oracle-2hop": Oracle(True, name="oracle-2hop"),
-    }

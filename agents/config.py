@@ -106,6 +106,7 @@ class EdgeSpec:
     host_class: str = "edge-medium"
     access_mbps: float = 100.0     #: device -> node bandwidth (nearer nodes get more)
     mem_bytes: float = 512e6       #: memory available for model segments
+    cpu_share: float | None = None  #: cores of the reference machine; None: the host class's
 
     def __post_init__(self) -> None:
         if self.host_class not in HOST_CLASSES or self.host_class == "cloud":
@@ -113,6 +114,13 @@ class EdgeSpec:
                               f"known: {', '.join(c for c in HOST_CLASSES if c != 'cloud')}")
         _pos(f"edge {self.name}: access_mbps", self.access_mbps)
         _pos(f"edge {self.name}: mem_bytes", self.mem_bytes)
+        if self.cpu_share is not None:
+            _pos(f"edge {self.name}: cpu_share", self.cpu_share)
+
+    @property
+    def share(self) -> float:
+        """The node's speed in cores (its own, else its host class's)."""
+        return float(self.cpu_share) if self.cpu_share is not None else HOST_CLASSES[self.host_class]
 
 
 def _default_edges() -> tuple[EdgeSpec, ...]:
@@ -137,6 +145,9 @@ class SimConfig:
     delta: float = 0.6              #: predictor threshold: q(x) >= delta -> cloud
     use_gate: bool = False          #: apply the complexity gate inside the env's action mask
     two_hop: bool = False           #: add (ES_j, ES_k) two-edge cuts to the action space
+    devices: int = 1                #: end devices; each has its own uplink and WAN lane
+    uplink_mbps: float | None = None  #: each device's uplink (caps its rate to every node); None: no cap
+    edge_down_prob: float = 0.0     #: per episode, each edge node is down with this chance (one stays up)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -169,6 +180,13 @@ class SimConfig:
             object.__setattr__(self, "n_tasks_range", (int(lo), int(hi)))
         _pos("sim.window_s", self.window_s)
         check_delta(self.delta, "sim.delta")
+        if not isinstance(self.devices, int) or isinstance(self.devices, bool) or not 1 <= self.devices <= 64:
+            raise ConfigError(f"sim.devices must be an integer in 1..64, got {self.devices!r}")
+        if self.uplink_mbps is not None:
+            _pos("sim.uplink_mbps (bandwidth)", self.uplink_mbps)
+        _finite("sim.edge_down_prob", self.edge_down_prob)
+        if not 0.0 <= self.edge_down_prob < 1.0:
+            raise ConfigError(f"sim.edge_down_prob must be in [0, 1), got {self.edge_down_prob}")
 
     def replace(self, **kw: Any) -> "SimConfig":
         d = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -156,6 +156,8 @@ class Plan:
     cost: Cost | None = None
     reward: float | None = None
     action: int | None = None
+    policy: str | None = None     # who produced it (agents.decision.decide fills it in)
+    fallback: str | None = None   # why the policy's own plan was replaced, if it was
 
     def __post_init__(self) -> None:
         hops = tuple((str(n), int(s), int(e)) for n, s, e in self.hops)

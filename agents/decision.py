@@ -4,10 +4,17 @@ Pure: no Ryu, no Mininet, no clock reads -- the snapshot carries ``now``.  The
 controller builds a :class:`Snapshot` from its network view, calls :func:`decide`,
 and maps the node names of ``Plan.hops`` to addresses.  Training never happens here;
 a policy only runs a forward pass (see :class:`agents.dqn.Agent`).
+
+The plan :func:`decide` returns names the policy that really produced it
+(``Plan.policy``). A policy that cannot serve the task at all (an agent trained for
+another model, or for fewer edge nodes than the view has) raises
+:class:`DecisionError`, which :func:`decide` passes on: an explicit error, never a
+plan in its name. Only an infeasible plan is replaced, by the all-cloud plan, and
+``Plan.fallback`` then says why.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +22,13 @@ import numpy as np
 from .calibration import ProfileStore
 from .config import CostConfig
 from .cost import NetView, NodeView, Plan, check_plan, cloud_only, priced
+
+
+FALLBACK_POLICY = "all-cloud-fallback"
+
+
+class DecisionError(RuntimeError):
+    """The policy cannot serve this task (explicit error, never a silent fallback)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +113,9 @@ def decide(policy: Policy, snapshot: Snapshot, task: Task, store: ProfileStore |
            cost: CostConfig | None = None) -> Plan:
     """One decision: the policy's plan, priced by the cost model, never infeasible.
 
-    If the policy returns an infeasible plan (or raises ``RuntimeError``), the
-    all-cloud plan is returned instead.
+    If the policy's plan is infeasible (or it finds none: ``RuntimeError``), the
+    all-cloud plan is returned instead, with ``policy`` = ``FALLBACK_POLICY`` and
+    ``fallback`` saying why. :class:`DecisionError` is raised, not replaced.
     """
     store = store or ProfileStore()
     cost = cost or CostConfig()
@@ -108,10 +123,16 @@ def decide(policy: Policy, snapshot: Snapshot, task: Task, store: ProfileStore |
     ctx = DecisionContext(view, task.model, store, cost, task.q)
     if ctx.q is None and task.image is not None and getattr(policy, "predictor", None) is not None:
         ctx.q = float(policy.predictor.predict(task.image))  # type: ignore[attr-defined]
+    fallback = None
     try:
         plan = policy.decide(ctx)
-    except RuntimeError:
+    except DecisionError:
+        raise
+    except RuntimeError as exc:
+        fallback, plan = f"{policy.name} found no plan: {exc}", None
+    if plan is not None and (problems := check_plan(plan, view, store, cost)):
+        fallback = f"{policy.name}'s plan {plan.hops} is infeasible: {'; '.join(problems)}"
+    if fallback is not None:
         plan = cloud_only(task.model, store.reference(task.model).m, view.cloud.name)
-    if check_plan(plan, view, store, cost):
-        plan = cloud_only(task.model, store.reference(task.model).m, view.cloud.name)
-    return priced(plan, view, store, cost)
+    priced_plan = priced(plan, view, store, cost)
+    return replace(priced_plan, policy=FALLBACK_POLICY if fallback else policy.name, fallback=fallback)

@@ -29,8 +29,8 @@ from .calibration import ProfileStore
 from .codec import ActionCodec
 from .config import CostConfig, SimConfig, check_delta
 from .cost import Plan, best_plan, cloud_only
-from .decision import DecisionContext
-from .features import action_mask, observe
+from .decision import DecisionContext, DecisionError
+from .features import action_mask, edge_slots, observe, slot_names
 
 
 @dataclass
@@ -140,6 +140,8 @@ class Agent:
         self.q = q.eval()
         self.meta = meta
         self.codec = ActionCodec(meta["m"], meta["n_edge"], meta.get("two_hop", False))
+        # the edge slots it was trained for; older checkpoints name none
+        self.edge_names = tuple(meta.get("edge_names") or (f"es{i + 1}" for i in range(meta["n_edge"])))
         self._layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
                         for m in q.network if isinstance(m, nn.Linear)]
 
@@ -217,19 +219,20 @@ class SdnCepPolicy:
         if self.use_gate and ctx.q is not None and ctx.q >= self.delta:
             return cloud_only(ctx.model, m, view.cloud.name)        # f0: cloud
         codec = self.agent.codec
-        if codec.m != m or codec.n_edge != len(view.edges):
-            raise RuntimeError(f"agent trained for m={codec.m}, n_edge={codec.n_edge}; view has "
-                               f"m={m}, n_edge={len(view.edges)}")
-        obs = ctx.obs if ctx.obs is not None else observe(view, ctx.model, ctx.store)
+        if codec.m != m:
+            raise DecisionError(f"{self.name}: agent trained for {self.agent.meta['model']} (m={codec.m}), "
+                                f"asked to plan {ctx.model} (m={m})")
+        slots = edge_slots(view, self.agent.edge_names)   # missing or down nodes: empty slots
+        obs = ctx.obs if ctx.obs is not None else observe(view, ctx.model, ctx.store, slots)
         mask = ctx.mask if ctx.mask is not None and len(ctx.mask) == codec.n else \
-            action_mask(view, ctx.model, codec, ctx.store, ctx.cost)
-        names = [e.name for e in view.edges]
+            action_mask(view, ctx.model, codec, ctx.store, ctx.cost, slots=slots)
+        names = slot_names(slots)
         plans = [codec.plan(a, ctx.model, names, view.cloud.name)     # f1: edge/collaborative
                  for a in self.agent.shortlist(obs, mask, self.top_k)]
         return plans[0] if len(plans) == 1 else best_plan(plans, view, ctx.store, ctx.cost)
 
 
-class NoAgentForModel(RuntimeError):
+class NoAgentForModel(DecisionError):
     """SDN-CEP was asked to plan a model it has no trained agent for."""
 
 

@@ -1,12 +1,16 @@
 """Gymnasium simulator of the SDN cloud-edge world, calibrated from profiles.
 
 One episode is one batch T of ``k`` tasks (images) arriving as a Poisson process of
-rate ``k / window_s``.  Each step decides one task: the action (``ActionCodec``) is a
-partition point x edge node; the plan is costed by :mod:`agents.cost` against the
-current FIFO backlogs of nodes and links, and its reservations are committed, so
-later tasks queue behind it.  The WAN rate B follows a trace (constant, stepped or a
-WiFi-like random walk).  ``info['action_mask']`` / :meth:`action_masks` mark the
-feasible actions (C1-C3, plus the complexity gate if ``use_gate``).
+rate ``k / window_s``, each from one of ``sim.devices`` end devices.  Each step
+decides one task: the action (``ActionCodec``) is a partition point x edge node; the
+plan is costed by :mod:`agents.cost` in the world model the live planner uses too
+(:mod:`agents.world`: nodes' reserved intervals, each device's uplink, the WAN's
+fair-shared lanes), and its reservations are committed, so later tasks queue behind
+it.  The WAN rate B follows a trace (constant, stepped or a WiFi-like random walk).
+With ``sim.edge_down_prob`` some edge nodes are down for an episode: their slots
+are empty and masked, as a node that stops sending heartbeats is live.
+``info['action_mask']`` / :meth:`action_masks` mark the feasible actions (C1-C3,
+plus the complexity gate if ``use_gate``).
 
 Baselines and the Oracle act through :meth:`view` + :meth:`step_plan`, which takes any
 :class:`~agents.cost.Plan` (e.g. two-hop plans outside the agent's action space).
@@ -21,8 +25,10 @@ import numpy as np
 from .calibration import ProfileStore
 from .codec import ActionCodec
 from .config import CostConfig, SimConfig
-from .cost import ACC, LAN, WAN, NetView, NodeView, Plan, check_plan, cloud_only, evaluate
-from .features import OBS_HIGH, OBS_LOW, action_mask, obs_dim, observe
+from .cost import NetView, Plan, check_plan, cloud_only, priced
+from .decision import Snapshot, view_from_snapshot
+from .features import OBS_HIGH, OBS_LOW, action_mask, edge_slots, obs_dim, observe
+from .simulator import Simulator
 
 MBPS = 1e6
 
@@ -87,60 +93,65 @@ class EdgeCloudEnv(gym.Env):
                              if s.bw_range_mbps else s.bw_mbps)
         rate = self.k / s.window_s
         self.arrivals = np.cumsum(rng.exponential(1.0 / rate, size=self.k))
+        self.devices = [f"d{i + 1}" for i in rng.integers(0, s.devices, size=self.k)]
         self.trace = BandwidthTrace(s.bw_trace, self.bw_mean_mbps, float(self.arrivals[-1]) + 5.0, rng)
         if self.q_pool is not None and len(self.q_pool):
             self.q = self.q_pool[rng.integers(0, len(self.q_pool), size=self.k)]
         else:
             self.q = rng.beta(2.0, 5.0, size=self.k)   # synthetic complexity scores
+        up = [n for n in self.edge_names if rng.random() >= s.edge_down_prob] if s.edge_down_prob else None
+        if up == []:   # keep one edge node up
+            up = [self.edge_names[int(rng.integers(len(self.edge_names)))]]
+        self.world = Simulator(s, self.store, self.cost, up=up)
         self.i = 0
         self.now = float(self.arrivals[0])
-        self.node_free: dict[str, float] = {n: 0.0 for n in self.edge_names + ("cloud",)}
-        self.link_free: dict[str, float] = {WAN: 0.0, LAN: 0.0, ACC: 0.0}
-        self.jobs: dict[str, list[float]] = {n: [] for n in self.node_free}
         self.stats = {"latency": [], "cost": [], "reward": [], "gated": 0}
-        self._mask_key: tuple[int, int] | None = None
-        self._mask = np.zeros(0, dtype=np.int8)
+        self._cache_key: int | None = None
+
+    def _current(self) -> tuple[Snapshot, NetView, np.ndarray]:
+        """The current task's snapshot, view and mask (computed once per task)."""
+        if self._cache_key != self.i:
+            device = self.devices[min(self.i, self.k - 1)]
+            snapshot = self.world.snapshot(device, self.now, self.trace.at(self.now), self.model)
+            view = view_from_snapshot(snapshot, self.model, self.store)
+            self._slots = edge_slots(view, self.edge_names)
+            mask = action_mask(view, self.model, self.codec, self.store, self.cost, self.gated, self._slots)
+            self._cached = (snapshot, view, mask)
+            self._cache_key = self.i
+        return self._cached
 
     def view(self) -> NetView:
         """The cost model's view of the world at the current task's arrival."""
-        now = self.now
-        b = self.trace.at(now)
-        nodes = []
-        for spec in self.sim.edges:
-            n = spec.name
-            nodes.append(NodeView(n, "edge", self._share(spec.host_class), max(0.0, self.node_free[n] - now),
-                                  sum(e > now for e in self.jobs[n]), spec.mem_bytes, b, spec.access_mbps * MBPS))
-        nodes.append(NodeView("cloud", "cloud", self.sim.cloud_share, max(0.0, self.node_free["cloud"] - now),
-                              sum(e > now for e in self.jobs["cloud"]), None, 0.0, b))
-        links = tuple((k, max(0.0, v - now)) for k, v in self.link_free.items())
-        return NetView(tuple(nodes), now, self.sim.lan_mbps * MBPS, links)
-
-    @staticmethod
-    def _share(host_class: str) -> float:
-        from .calibration import HOST_CLASSES
-        return HOST_CLASSES[host_class]
+        return self._current()[1]
 
     @property
     def task_q(self) -> float:
         return float(self.q[min(self.i, self.k - 1)])
 
     @property
+    def device(self) -> str:
+        return self.devices[min(self.i, self.k - 1)]
+
+    @property
     def gated(self) -> bool:
         return bool(self.sim.use_gate and self.task_q >= self.sim.delta)
 
     def action_masks(self) -> np.ndarray:
-        key = (self.i, self.k)
-        if self._mask_key != key:
-            self._mask = action_mask(self.view(), self.model, self.codec, self.store, self.cost, self.gated)
-            self._mask_key = key
-        return self._mask
+        return self._current()[2]
+
+    def slot_names(self) -> list[str]:
+        """The codec's edge names for the current task (empty slots get placeholders)."""
+        from .features import slot_names
+        self._current()
+        return slot_names(self._slots)
 
     def _obs(self) -> np.ndarray:
-        return observe(self.view(), self.model, self.store)
+        self._current()
+        return observe(self.view(), self.model, self.store, self._slots)
 
     def _info(self) -> dict[str, Any]:
         return {"action_mask": self.action_masks(), "q": self.task_q, "gated": self.gated,
-                "bandwidth_bps": self.trace.at(self.now)}
+                "bandwidth_bps": self.trace.at(self.now), "device": self.device}
 
     # ----------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -152,39 +163,33 @@ class EdgeCloudEnv(gym.Env):
         a = int(action)
         if not self.action_space.contains(a):
             raise ValueError(f"action {action!r} outside {self.action_space}")
-        view = self.view()
-        plan = self.codec.plan(a, self.model, self.edge_names)
+        plan = self.codec.plan(a, self.model, self.slot_names())
         invalid = not self.action_masks()[a]
         if invalid:   # infeasible: fall back to the always-feasible all-cloud plan
             plan = cloud_only(self.model, self.m)
-        return self._apply(plan, view, {"invalid_action": invalid, "action": a})
+        return self._apply(plan, {"invalid_action": invalid, "action": a})
 
     def step_plan(self, plan: Plan):
         """Step with an explicit plan (baselines, Oracle); infeasible -> all-cloud."""
-        view = self.view()
-        invalid = bool(check_plan(plan, view, self.store, self.cost))
+        invalid = bool(check_plan(plan, self.view(), self.store, self.cost))
         if invalid:
             plan = cloud_only(self.model, self.m)
-        return self._apply(plan, view, {"invalid_action": invalid, "action": plan.action})
+        return self._apply(plan, {"invalid_action": invalid, "action": plan.action})
 
-    def _apply(self, plan: Plan, view: NetView, info: dict[str, Any]):
-        ev = evaluate(plan, view, self.store, self.cost)
-        for r, _, end in ev.reservations:
-            if r in self.node_free:
-                self.node_free[r] = self.now + end
-                self.jobs[r] = [e for e in self.jobs[r] if e > self.now] + [self.now + end]
-            else:
-                self.link_free[r] = self.now + end
-        self.stats["latency"].append(ev.latency.total_s)
-        self.stats["cost"].append(ev.cost.total)
-        self.stats["reward"].append(ev.reward)
+    def _apply(self, plan: Plan, info: dict[str, Any]):
+        snapshot, view, _ = self._current()
+        plan = priced(plan, view, self.store, self.cost)
+        self.world.commit(plan, snapshot, self.device, self.now)
+        latency, cost, reward = plan.latency.total_s, plan.cost.total, float(plan.reward)
+        self.stats["latency"].append(latency)
+        self.stats["cost"].append(cost)
+        self.stats["reward"].append(reward)
         self.stats["gated"] += int(self.gated)
-        info.update({"latency_s": ev.latency.total_s, "cost": ev.cost.total, "plan": plan.hops,
-                     "breakdown": ev.latency})
+        info.update({"latency_s": latency, "cost": cost, "plan": plan.hops, "breakdown": plan.latency})
         self.i += 1
         terminated = self.i >= self.k
         if not terminated:
             self.now = float(self.arrivals[self.i])
         obs = self._obs()
         info.update(self._info())
-        return obs, float(ev.reward), terminated, False, info
+        return obs, reward, terminated, False, info

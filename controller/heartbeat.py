@@ -14,6 +14,8 @@ HEARTBEAT_PORT = 47474
 MAGIC = b"SDNCEP-HB1"
 MAX_PAYLOAD = 1024
 ROLES = ("device", "edge", "cloud")
+# A paced worker's fidelity counters since it started (runtime.pacing.PaceStats)
+PACING_FIELDS = ("paced_hops", "overruns", "overrun_s", "worst_overrun_s", "real_s", "emulated_s")
 
 
 class HeartbeatError(ValueError):
@@ -30,6 +32,7 @@ class Heartbeat:
     busy: float           # fraction of cpu_share used over the last report interval
     queue_len: int        # runnable tasks (or queued inference tasks when a worker reports)
     mem_free_bytes: int
+    pacing: dict = None   # a paced worker's PACING_FIELDS (its cpu_share is then its emulated speed)
 
     def __post_init__(self):
         if not self.name or len(self.name) > 32 or not self.name.isprintable():
@@ -44,6 +47,12 @@ class Heartbeat:
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise HeartbeatError(f"{field} must be an integer >= 0")
+        if self.pacing is not None:
+            if not isinstance(self.pacing, dict) or set(self.pacing) != set(PACING_FIELDS):
+                raise HeartbeatError(f"pacing must be an object with exactly {list(PACING_FIELDS)}")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                       for v in self.pacing.values()):
+                raise HeartbeatError("pacing values must be finite numbers >= 0")
 
 
 def encode(heartbeat):
@@ -66,9 +75,10 @@ def decode(payload):
         raise HeartbeatError(f"not JSON: {exc}") from None
     if not isinstance(fields, dict):
         raise HeartbeatError("payload must be a JSON object")
-    expected = set(Heartbeat.__dataclass_fields__)
-    if set(fields) != expected:
-        raise HeartbeatError(f"fields must be exactly {sorted(expected)}")
+    known = set(Heartbeat.__dataclass_fields__)
+    required = known - {"pacing"}
+    if not required <= set(fields) <= known:
+        raise HeartbeatError(f"fields must be {sorted(required)}, and optionally 'pacing'")
     if not all(isinstance(fields[k], str) for k in ("name", "role", "ip")):
         raise HeartbeatError("name, role and ip must be strings")
     return Heartbeat(**fields)

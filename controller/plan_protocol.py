@@ -14,12 +14,13 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
+from agents.registry import METHODS as REGISTERED
+
 PLAN_PORT = 47475
 MAGIC = b"SDNCEP-PLAN1"
 MAX_BODY = 1400            # fits one Ethernet frame with headers
 MAX_FEATURES = 32
-METHODS = ("sdn-cep", "sdn-cep-dqn", "only-cloud", "only-edge", "neurosurgeon", "dpto", "random", "oracle", "oracle-2hop",
-           "fixed")
+METHODS = tuple(REGISTERED)
 MAX_HOPS = 8
 MAX_IN_FLIGHT = 100_000
 _TASK_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

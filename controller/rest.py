@@ -64,7 +64,7 @@ class NorthboundController(ControllerBase):
 
     @route("sdncep", PREFIX + "/calibration", methods=["PUT"])
     def set_calibration(self, req, **_kwargs):
-        from controller.planner import Calibration
+        from agents.world import Calibration
         if self.app.planner is None:
             return Response(status=409, content_type="application/json", charset="utf-8",
                             text=json.dumps({"error": "planning disabled"}))

@@ -139,7 +139,7 @@ class GlobalView:
         data["load"] = {"cpu_share": heartbeat.cpu_share, "busy": heartbeat.busy,
                         "queue_len": heartbeat.queue_len,
                         "mem_free_bytes": heartbeat.mem_free_bytes,
-                        "seq": heartbeat.seq, "at": now}
+                        "pacing": heartbeat.pacing, "seq": heartbeat.seq, "at": now}
 
     # -- measurements ---------------------------------------------------------
     def update_port_rate(self, dpid, port, rate, now):

@@ -17,6 +17,10 @@ Thread model (all daemon threads, every blocking call has a timeout):
 
 Each worker appends one :class:`runtime.wire.Stage` (receive start/end, compute
 start/end, send start) to the frame's stamps, so the requester sees every stage.
+
+With a :class:`runtime.pacing.Pacer` the worker emulates a node of a given speed:
+after the real layers it holds the result until the emulated time has passed
+(compute end is stamped then), and counts the hops whose real compute took longer.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import time
 from typing import Any, Callable
 
 from runtime import wire
+from runtime.pacing import PaceStats
 from runtime.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage
 
 log = logging.getLogger("runtime.worker")
@@ -170,7 +175,7 @@ class Worker:
                  limits: Limits = wire.DEFAULT_LIMITS, max_inflight_bytes: int = 256 << 20,
                  max_connections: int = 64, idle_timeout: float = 300.0,
                  connect_timeout: float = 3.0, send_timeout: float = 60.0,
-                 max_batch: int = 64, num_senders: int = 4):
+                 max_batch: int = 64, num_senders: int = 4, pacer=None):
         if models is None:
             from models import MODEL_NAMES
 
@@ -189,6 +194,8 @@ class Worker:
         self.connect_timeout = connect_timeout
         self.send_timeout = send_timeout
         self.max_batch = max_batch
+        self.pacer = pacer
+        self.pace_stats = PaceStats()
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self._q: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
@@ -297,6 +304,8 @@ class Worker:
             "models_loaded": sorted(self._models),
             "uptime_s": now - self._started,
             "time": now,
+            "speed": None if self.pacer is None else self.pacer.speed,
+            "pacing": None if self.pacer is None else self.pace_stats.as_dict(),
         }
 
     def _count(self, key: str) -> None:
@@ -449,9 +458,12 @@ class Worker:
         x = f.tensor()
         if x.dtype != torch.float32:
             x = x.float()
+        started = time.monotonic()
         with torch.inference_mode():
             out = model.run(x, hop.start, hop.end)
         f.payload = b""  # drop the input buffer now
+        if self.pacer is not None:
+            self._hold(f.model, hop, started)
         stage = dataclasses.replace(stage, compute_end=time.time())
         if f.hop_index + 1 < len(f.hops):
             nxt = f.hops[f.hop_index + 1]
@@ -477,6 +489,15 @@ class Worker:
         tensor = logits if (f.flags & wire.FLAG_WANT_LOGITS) else None
         self._count("done")
         self._enqueue(_Outgoing(f.reply_to, res, stage, tensor))
+
+    def _hold(self, model: str, hop, started: float) -> None:
+        """Paced: keep the result until the emulated node would have finished the hop."""
+        emulated = self.pacer.emulated_s(model, hop.start, hop.end)
+        real = time.monotonic() - started
+        with self._lock:
+            self.pace_stats.record(real, emulated)
+        if real < emulated:
+            self._stop.wait(started + emulated - time.monotonic())
 
     # ------------------------------------------------------------------ send
     def _enqueue(self, item: _Outgoing, block: bool = True) -> None:
@@ -508,6 +529,20 @@ class Worker:
         self._enqueue(_Outgoing(e.reply_to, err, None), block=False)
 
 
+class PacedLoad:
+    """A paced node's load for its heartbeats: its emulated speed as its CPU share, and
+    busy while it computes or holds a result (its cgroup's usage is only the real part)."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+
+    def cpu_share(self) -> float:
+        return self.worker.pacer.speed
+
+    def busy(self) -> float:
+        return self.worker.load()["busy_fraction"]
+
+
 # ---------------------------------------------------------------------- CLI
 
 
@@ -532,6 +567,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preload", action="store_true", help="build every allowed model at start")
     p.add_argument("--load-interval", type=float, default=0.0,
                    help="log worker.load() every N s (0: never)")
+    p.add_argument("--pace", metavar="SPEED",
+                   help="emulate a node of this speed: a host class (edge-small, edge-medium, edge-large, "
+                        "cloud) or cores of the profiling machine; the real layers run, then the result "
+                        "is held until the profiled time on that node has passed")
+    p.add_argument("--pace-jitter", action="store_true",
+                   help="with --pace: draw each segment's time from the profile's measured spread")
+    p.add_argument("--pace-seed", type=int, default=0, help="seed of --pace-jitter")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--heartbeat-role", choices=("edge", "cloud"),
                    help="also send this host's load to the SDN controller, with the task queue "
@@ -557,20 +599,28 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown models {bad}; known: {', '.join(MODEL_NAMES)}")
     limits = dataclasses.replace(wire.DEFAULT_LIMITS, max_payload=int(a.max_payload_mib * 2**20),
                                  io_timeout=a.io_timeout)
+    pacer = None
+    if a.pace is not None:
+        from runtime.pacing import Pacer, PacingError
+        try:
+            pacer = Pacer(a.pace, jitter=a.pace_jitter, seed=a.pace_seed)
+        except PacingError as exc:
+            p.error(f"--pace: {exc}")
     w = Worker(host, port, a.name, models=models, seed=a.seed, torch_threads=a.threads or None,
                queue_size=a.queue_size, enqueue_timeout=a.enqueue_timeout, limits=limits,
                max_inflight_bytes=int(a.max_inflight_mib * 2**20),
                max_connections=a.max_connections, idle_timeout=a.idle_timeout,
-               connect_timeout=a.connect_timeout)
+               connect_timeout=a.connect_timeout, pacer=pacer)
     if a.preload:
         w.preload()
     w.start()
     if a.heartbeat_role:
         from topologies.host_agent import CGROUP_ROOT, CgroupLoad, HostAgent
 
-        agent = HostAgent(a.name, a.heartbeat_role, a.heartbeat_ip, a.heartbeat_prefixlen,
-                          load=CgroupLoad.of_this_process(tuple(a.cgroup_root) + (CGROUP_ROOT,)),
-                          queue_len_fn=lambda: w.load()["queue_len"])
+        load = PacedLoad(w) if pacer else CgroupLoad.of_this_process(tuple(a.cgroup_root) + (CGROUP_ROOT,))
+        agent = HostAgent(a.name, a.heartbeat_role, a.heartbeat_ip, a.heartbeat_prefixlen, load=load,
+                          queue_len_fn=lambda: w.load()["queue_len"],
+                          pacing_fn=(lambda: w.load()["pacing"]) if pacer else None)
         threading.Thread(target=agent.run, name="heartbeat", daemon=True).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

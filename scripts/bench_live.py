@@ -1,15 +1,18 @@
 """Live benchmark: SDN-CEP against the baselines on the emulated testbed.
 
-    python -m scripts.bench_live              # quick: a few minutes
-    python -m scripts.bench_live --full       # more bandwidths, task counts, models
+    python -m scripts.bench_live              # quick: about 6 minutes
+    python -m scripts.bench_live --full       # 4 loads x 2 WAN rates x 3 seeds, a bandwidth sweep, 5 models
 
-Starts OVS, ryu-manager (controller.app with the trained agent) and the edge-cloud
-topology with a worker on every edge and cloud host. For each WAN bandwidth level
-(set live with tc, then measured by the controller) and method, both end devices send
-real images, each arriving as a Poisson process: for every task a device asks the
-controller for a plan (a packet-in), the controller pins the transfers, and the device
-records predicted and measured latency with the per-stage breakdown. Writes records (JSON, CSV), a
-summary (JSON), figures (PNG) to --out and prints the latency table.
+Starts OVS, ryu-manager (controller.app with the trained agents) and the edge-cloud
+topology with a paced worker on every edge and cloud host (topologies.spec). The
+main phase is a load sweep: for each WAN rate (set live with tc, then measured by
+the controller) and each arrival rate, both end devices send real images, each a
+Poisson process, under every method in turn (the same arrivals for each): for every
+task a device asks the controller for a plan (a packet-in), the controller pins the
+transfers, and the device records predicted and measured latency with the per-stage
+breakdown. Around every run the workers' pacing counters are read, for the fidelity
+monitor. Writes records (JSON, CSV), run.json (what made the run), fidelity.json,
+a summary (JSON) and figures (PNG) to --out, and prints the report.
 """
 
 import argparse
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from agents.registry import BENCHMARKED
 from runtime.device import save_prepared
 from scripts import live_report
 from topologies.schedule import ScheduleRunner, wifi_trace
@@ -31,28 +35,28 @@ from topologies.spec import SpecError, TopologySpec
 from topologies.testbed import Testbed, TestbedError
 
 REPO = Path(__file__).resolve().parent.parent
-BASELINES = ("only-cloud", "only-edge", "neurosurgeon", "dpto")
-# sdn-cep: the DQN's shortlist re-ranked by the cost model; sdn-cep-dqn: the DQN alone
-METHODS = BASELINES + ("sdn-cep", "sdn-cep-dqn", "oracle")
 WAN = ("c1", "g1")
 WORKER_PORT = 9000
+PHASES = ("load", "bandwidth", "wifi", "models")
 
 
 # Tasks arrive as Poisson processes (as in the simulator the agent was trained in),
 # one per end device, all devices at once: `per_cell` tasks at `rate`/s from each
-# device per bandwidth cell; k tasks in all over `window_s` in the tasks sweep, so
-# more tasks means more load. Devices have their own uplinks and share the edge
-# nodes and the WAN.
+# device. Devices have their own uplinks and share the edge nodes and the WAN. The
+# loads are where the methods' plans part: at 2 tasks/s per device the edge nodes
+# are mostly idle; at 6-8 the nearest one alone (Only-Edge, Neurosurgeon) or the
+# biggest one alone (DPTO) cannot keep up, and the WAN cannot carry every input.
 DEVICES = ("d1", "d2")
 
 
 def settings(full):
     if full:
-        return {"bandwidths": (1, 2, 5, 10, 20, 50, 100), "tasks": (4, 8, 16, 32), "per_cell": 36, "rate": 3.0,
-                "arrivals": "poisson", "window_s": 4.0, "rounds": 6,
+        return {"loads": (2, 4, 6, 8), "wans": (10, 20), "per_cell": 30, "seeds": (0, 1, 2), "rounds": 2,
+                "arrivals": "poisson", "sweep_rate": 6, "sweep_wans": (5, 10, 20, 50), "sweep_per_cell": 20,
                 "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"), "wifi_s": 60}
-    return {"bandwidths": (5, 10, 20, 50), "tasks": (4, 12), "per_cell": 8, "rate": 3.0, "arrivals": "poisson",
-            "window_s": 4.0, "rounds": 1, "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
+    return {"loads": (2, 6), "wans": (10, 20), "per_cell": 12, "seeds": (0,), "rounds": 1, "arrivals": "poisson",
+            "sweep_rate": 6, "sweep_wans": (), "sweep_per_cell": 0,
+            "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
 
 
 def rounds_of(methods, per_cell, rounds):
@@ -72,22 +76,24 @@ def rounds_of(methods, per_cell, rounds):
 
 
 class LiveBench:
-    def __init__(self, bed, out, model, seed=0):
-        self.bed, self.out, self.model, self.seed = bed, out, model, seed
+    def __init__(self, bed, out, model):
+        self.bed, self.out, self.model = bed, out, model
         self.records = []
+        self.fidelity = []   # per run and node: the paced workers' counters over that run
+        self._pacing = {}
         # every device run sends the same images: resize them and compute their
         # features once, not in each of the ~100 device processes of a run
         self.prepared = out / "prepared-images.npz"
         save_prepared(self.prepared)
 
-    def run_tasks(self, method, count, tag, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
-                  seed=None, devices=("d1",), round_no=0):
+    def run_tasks(self, method, count, cell, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
+                  seed=0, devices=("d1",), round_no=0):
         """Run ``count`` tasks from each of ``devices`` at once; returns their records
-        (also kept in self.records, marked with ``round_no``). Device i draws its
-        arrivals with seed + i, and all devices start them at the same instant, so
-        every method meets the same arrival pattern."""
+        (also kept in self.records, with the ``cell`` fields and ``round_no``). Device i
+        draws its arrivals with seed + i, and all devices start them at the same
+        instant, so every method meets the same arrival pattern."""
         model = model or self.model
-        seed = self.seed if seed is None else seed
+        tag = ":".join(str(v) for v in cell.values())
         runs = []
         for index, name in enumerate(devices):
             host = self.bed.net[name]
@@ -112,10 +118,27 @@ class LiveBench:
             if process.returncode != 0 or not path.exists():
                 text = output.decode(errors="replace")[-2000:]
                 raise TestbedError(f"device {name} run failed ({process.returncode}): {text}")
-            rows.extend(dict(row, phase=tag.split(":")[0], device=name, round=round_no)
+            rows.extend(dict(row, **cell, model=model, device=name, round=round_no)
                         for row in json.loads(path.read_text()))
         self.records.extend(rows)
+        self.drain()
+        self._count_pacing(dict(cell, model=model, method=method, round=round_no))
         return rows
+
+    def pacing(self):
+        """{node: its worker's pacing counters} from the heartbeats in the controller's view."""
+        return {n["name"]: n["load"]["pacing"] for n in self.bed.rest("/sdncep/v1/nodes")
+                if (n.get("load") or {}).get("pacing")}
+
+    def _count_pacing(self, run):
+        """What the paced workers counted since the last run, charged to ``run``."""
+        now = self.pacing()
+        for node, counters in sorted(now.items()):
+            before = self._pacing.get(node, {})
+            delta = {k: v - before.get(k, 0) for k, v in counters.items() if k != "worst_overrun_s"}
+            if delta["paced_hops"] > 0:
+                self.fidelity.append(dict(run, node=node, **delta))
+        self._pacing = now
 
     def set_wan(self, mbit):
         """Change the WAN rate and wait until the controller has measured it."""
@@ -135,18 +158,27 @@ class LiveBench:
         planner then costs plans with them (PUT /sdncep/v1/calibration).
         """
         samples = []
+        nodes = [name for name, role, _ in self.bed.spec.hosts() if role != "device"]
         for model in models:
-            for node in ("e1", "e2", "e3", "cloud"):
-                rows = self.run_tasks("fixed", 3, "warmup", model=model, arrivals="fixed", rate=2.0,
+            for node in nodes:
+                rows = self.run_tasks("fixed", 3, {"phase": "warmup"}, model=model, arrivals="fixed", rate=2.0,
                                       hops=f"{node}:0-{num_segments(model)}")
                 samples += [(node, row) for row in rows[1:]]
         applied = self.bed.rest_put("/sdncep/v1/calibration", calibration_of(samples))
         (self.out / "calibration.json").write_text(json.dumps(applied, indent=1))
         return applied
 
-    def drain(self):
-        """Pause between cells: every task has ended, but the nodes' heartbeats (every
-        0.5 s) may still report the last cell's work."""
+    def run_cell(self, cell, methods, per_cell, rate, rounds, arrivals, progress):
+        """Every method on the same arrivals, in rounds (rounds_of)."""
+        for round_no, method, count in rounds_of(methods, per_cell, rounds):
+            self.run_tasks(method, count, cell, arrivals=arrivals, rate=rate, devices=DEVICES, round_no=round_no,
+                           seed=1000 * cell.get("seed", 0) + 10 * round_no)
+            progress.update()
+
+    @staticmethod
+    def drain():
+        """Pause between runs: every task has ended, but the nodes' heartbeats (every
+        0.5 s) may still report the last run's work."""
         time.sleep(1.0)
 
 
@@ -218,44 +250,55 @@ def controller_config(run_dir, agent, predictor):
     return conf
 
 
-def main(argv=None):
+def _numbers(text, kind=float):
+    """'5,10' -> (5, 10): whole numbers stay ints, so cells print as 5 and not 5.0."""
+    values = tuple(kind(v) for v in text.split(","))
+    return tuple(int(v) if float(v).is_integer() else v for v in values)
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="the full sweep (tens of minutes)")
-    parser.add_argument("--model", default="alexnet")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--bandwidths", help="WAN Mbit/s levels, comma-separated")
-    parser.add_argument("--tasks", help="task counts for the tasks sweep (arriving over 4 s), comma-separated")
-    parser.add_argument("--rate", type=float, help="tasks/s from each device in the bandwidth sweep")
+    parser.add_argument("--full", action="store_true",
+                        help="4 loads x 2 WAN rates x 3 seeds, a bandwidth sweep at load, 5 models (about an hour)")
+    parser.add_argument("--model", default="alexnet", help="model of the load and bandwidth phases")
+    parser.add_argument("--methods", default=",".join(BENCHMARKED))
+    parser.add_argument("--loads", help="tasks/s per device of the load phase, comma-separated")
+    parser.add_argument("--bandwidths", help="WAN Mbit/s of the load phase, comma-separated")
+    parser.add_argument("--seeds", help="arrival seeds, comma-separated (each seed repeats the load phase)")
+    parser.add_argument("--per-cell", type=int, help="tasks from each device per cell and method")
+    parser.add_argument("--rounds", type=int, help="split each cell's tasks into rounds, methods in turn")
     parser.add_argument("--arrivals", choices=("poisson", "batch"),
-                        help="bandwidth sweep arrivals: Poisson at --rate, or each device's tasks all at once")
-    parser.add_argument("--per-cell", type=int, help="tasks from each device per bandwidth cell")
+                        help="Poisson at the cell's rate, or each device's tasks all at once")
     parser.add_argument("--topology", help="YAML file of topology keys (topologies/spec.py) to change")
     agents = ",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt")))
     parser.add_argument("--agent", default=agents, help="SDN-CEP agent checkpoints, comma-separated, one per "
                                                        "model (default: checkpoints/sdncep-*.pt)")
     parser.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"))
-    parser.add_argument("--skip", default="", help="phases to skip: bandwidth,tasks,wifi,models")
+    parser.add_argument("--skip", default="", help=f"phases to skip, of {','.join(PHASES)}")
     parser.add_argument("--out", default=str(REPO / "results" / "live"))
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     plan = settings(args.full)
     try:
-        if args.bandwidths:
-            # 5 stays 5 (level 'bandwidth:5', as in the default sweep); 2.5 stays 2.5
-            plan["bandwidths"] = tuple(int(b) if b.is_integer() else b
-                                       for b in map(float, args.bandwidths.split(",")))
-        if args.tasks:
-            plan["tasks"] = tuple(int(t) for t in args.tasks.split(","))
+        for flag, key, kind in (("loads", "loads", float), ("bandwidths", "wans", float), ("seeds", "seeds", int)):
+            if getattr(args, flag):
+                plan[key] = _numbers(getattr(args, flag), kind)
     except ValueError as exc:
-        parser.error(f"--bandwidths and --tasks take comma-separated numbers: {exc}")
-    if args.rate:
-        plan["rate"] = args.rate
-    if args.arrivals:
-        plan["arrivals"] = args.arrivals
-    if args.per_cell:
-        plan["per_cell"] = args.per_cell
-    methods = tuple(args.methods.split(","))
-    skip = set(filter(None, args.skip.split(",")))
+        parser.error(f"--loads, --bandwidths and --seeds take comma-separated numbers: {exc}")
+    for key in ("per_cell", "rounds", "arrivals"):
+        if getattr(args, key):
+            plan[key] = getattr(args, key)
+    if min(plan["loads"] + plan["wans"], default=1) <= 0 or plan["per_cell"] < 1 or plan["rounds"] < 1:
+        parser.error("loads, bandwidths, --per-cell and --rounds must be positive")
+    args.skip = set(filter(None, args.skip.split(",")))
+    if args.skip - set(PHASES):
+        parser.error(f"--skip takes phases of {', '.join(PHASES)}")
+    args.methods = tuple(args.methods.split(","))
+    return args, plan
+
+
+def main(argv=None):
+    args, plan = parse_args(argv)
+    methods, skip = args.methods, args.skip
     if not {"sdn-cep", "sdn-cep-dqn"} & set(methods):
         args.agent = args.predictor = None
     for path in filter(None, (args.agent or "").split(",") + [args.predictor]):
@@ -268,49 +311,48 @@ def main(argv=None):
     try:
         custom = TopologySpec.from_yaml(args.topology).__dict__ if args.topology else {}
         spec = TopologySpec(**dict(custom, worker_port=WORKER_PORT, worker_models=",".join(models)))
+        spec.check_budget()
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    cell_runs = rounds_of(methods, plan["per_cell"], plan["rounds"])
-    steps = (len(plan["bandwidths"]) * len(cell_runs) * (0 if "bandwidth" in skip else 1)
-             + len(plan["tasks"]) * len(methods) * (0 if "tasks" in skip else 1)
+    cell_runs = len(rounds_of(methods, plan["per_cell"], plan["rounds"]))
+    sweep_runs = len(rounds_of(methods, plan["sweep_per_cell"], 1)) if plan["sweep_per_cell"] else 0
+    steps = ((0 if "load" in skip else len(plan["seeds"]) * len(plan["wans"]) * len(plan["loads"]) * cell_runs)
+             + (0 if "bandwidth" in skip else len(plan["sweep_wans"]) * sweep_runs)
              + (0 if "wifi" in skip else 1) + (0 if "models" in skip else len(plan["models"]) * 3))
+    run = {"argv": sys.argv[1:] if argv is None else list(argv), "settings": plan, "methods": methods,
+           "topology": {k: v for k, v in spec.__dict__.items()}, "agents": args.agent or ""}
     try:
         conf = controller_config(out, args.agent, args.predictor)
         with Testbed(spec, controller_args=["--config-file", str(conf)]) as bed:
             print(f"testbed up; controller log {bed.controller_log}", flush=True)
             bed.wait_until(bed.view_complete, timeout=180, interval=0.5, what="a complete view")
-            bench = LiveBench(bed, out, args.model, args.seed)
-            calibration = bench.warm_up_and_calibrate(models)
-            print(f"calibration (measured/predicted): {calibration}", flush=True)
-            progress = tqdm(total=steps, desc="live benchmark", unit="cell")
-            if "bandwidth" not in skip:
-                for mbit in plan["bandwidths"]:
-                    bench.set_wan(mbit)
-                    for round_no, method, count in cell_runs:
-                        bench.run_tasks(method, count, f"bandwidth:{mbit}", arrivals=plan["arrivals"],
-                                        rate=plan["rate"], seed=args.seed + 10 * round_no, devices=DEVICES,
-                                        round_no=round_no)
-                        bench.drain()
-                        progress.update()
-            if "tasks" not in skip:
-                bench.set_wan(20)
-                for count in plan["tasks"]:
-                    for method in methods:
-                        share = max(count // len(DEVICES), 1)
-                        bench.run_tasks(method, share, f"tasks:{count}", arrivals="poisson",
-                                        rate=share / plan["window_s"], devices=DEVICES)
-                        bench.drain()
-                        progress.update()
+            bench = LiveBench(bed, out, args.model)
+            run["calibration"] = bench.warm_up_and_calibrate(models)
+            print(f"calibration (measured/predicted): {run['calibration']}", flush=True)
+            progress = tqdm(total=steps, desc="live benchmark", unit="run")
+            if "load" not in skip:
+                for seed in plan["seeds"]:
+                    for wan in plan["wans"]:
+                        bench.set_wan(wan)
+                        for rate in plan["loads"]:
+                            bench.run_cell({"phase": "load", "wan_mbit": wan, "rate": rate, "seed": seed}, methods,
+                                           plan["per_cell"], rate, plan["rounds"], plan["arrivals"], progress)
+            if "bandwidth" not in skip and plan["sweep_per_cell"]:
+                for wan in plan["sweep_wans"]:
+                    bench.set_wan(wan)
+                    cell = {"phase": "bandwidth", "wan_mbit": wan, "rate": plan["sweep_rate"], "seed": 0}
+                    bench.run_cell(cell, methods, plan["sweep_per_cell"], plan["sweep_rate"], 1, plan["arrivals"],
+                                   progress)
             if "wifi" not in skip:
-                trace = wifi_trace("c1-g1", plan["wifi_s"], seed=args.seed, mean_mbit=20, high_mbit=50)
+                trace = wifi_trace("c1-g1", plan["wifi_s"], seed=0, mean_mbit=20, high_mbit=50)
                 runner = ScheduleRunner(trace, lambda ends, mbit: bed.set_link_rate(*ends, mbit))
                 runner.start()
                 wifi_methods = [m for m in ("neurosurgeon", "dpto", "sdn-cep") if m in methods]
                 count = max(int(plan["wifi_s"] / len(wifi_methods)), 1)
                 for method in wifi_methods:
-                    bench.run_tasks(method, count, "wifi", arrivals="fixed", rate=1.0)
+                    bench.run_tasks(method, count, {"phase": "wifi", "rate": 1}, arrivals="fixed", rate=1.0)
                 runner.stop()
                 (out / "wifi_trace.json").write_text(json.dumps(
                     [{"t": t, "mbit": c.mbit} for t, c in runner.applied]))
@@ -319,16 +361,19 @@ def main(argv=None):
                 bench.set_wan(20)
                 for model in plan["models"]:
                     for method in ("only-cloud", "only-edge", "sdn-cep"):
-                        bench.run_tasks(method, 4, f"models:{model}", model=model)
-                        bench.drain()
+                        bench.run_tasks(method, 4, {"phase": "models", "wan_mbit": 20, "rate": 3}, model=model,
+                                        rate=3.0)
                         progress.update()
             progress.close()
     except TestbedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    summary = live_report.write_all(bench.records, out)
+    run["took_s"] = time.monotonic() - started
+    (out / "run.json").write_text(json.dumps(run, indent=1, default=str))
+    (out / "fidelity.json").write_text(json.dumps(bench.fidelity, indent=1))
+    summary = live_report.write_all(bench.records, out, run, bench.fidelity)
     print(live_report.latency_table(summary))
-    print(f"\nrecords, summary and figures in {out}; took {time.monotonic() - started:.0f} s")
+    print(f"\nrecords, summary and figures in {out}; took {run['took_s']:.0f} s")
     return 0 if summary["lost_tasks"] == 0 else 1
 
 

@@ -1,35 +1,61 @@
-"""Tables, figures and calibration from live benchmark records (scripts.bench_live).
+"""Tables, verdicts and figures from a live benchmark run (scripts.bench_live).
 
-Pure: reads records (dicts written by runtime.device), writes files. Usable on its
-own to redraw a finished run:  python -m scripts.live_report results/live
+Usable on its own to redraw a finished run:  python -m scripts.live_report results/live
+
+A *cell* is one scenario point: phase, WAN rate, arrival rate per device, seed and
+model. Per cell it reports each method's latency, SDN-CEP against each baseline task
+by task (scripts.live_stats), the fidelity of the emulation (scripts.live_fidelity)
+and what the simulator predicts for the same arrivals (scripts.live_sim).
 """
 
+import argparse
 import csv
 import json
-import math
 import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-BASELINES = ("only-cloud", "only-edge", "neurosurgeon", "dpto")
+from agents.registry import BASELINES, label
+from scripts import live_fidelity, live_stats
+
+CELL_KEYS = ("phase", "wan_mbit", "rate", "seed", "model")
+ORACLE_SLACK = 1.10       # SDN-CEP's median within 10% of the Oracle's
+SIM_TOLERANCE = 0.10      # the simulator's median within 10% of the measured one
+MAPE_LIMIT = 0.15
+JUDGED_PHASES = ("load", "bandwidth")
+
+
+def cell_key(record):
+    return tuple(record.get(k) for k in CELL_KEYS)
+
+
+def cell_name(key):
+    phase, wan, rate, seed, model = key
+    parts = [phase]
+    if wan is not None:
+        parts.append(f"WAN {wan:g} Mbit/s")
+    if rate is not None:
+        parts.append(f"{rate:g}/s per device")
+    if model != "alexnet":
+        parts.append(model)
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    return ", ".join(parts)
 
 
 def _percentile(values, q):
     values = sorted(values)
     if not values:
         return None
-    index = min(int(round(q / 100 * (len(values) - 1))), len(values) - 1)
-    return values[index]
+    return values[min(int(round(q / 100 * (len(values) - 1))), len(values) - 1)]
 
 
-def _stats(rows):
+def method_stats(rows):
     ok = [r for r in rows if r["status"] == "ok"]
     latency = [r["e2e_s"] for r in ok]  # task arrival (plan request) to result
     predicted = [(r["predicted_latency_s"], r["e2e_s"]) for r in ok if r.get("predicted_latency_s")]
     overhead = [r["controller_overhead_s"] for r in rows if r.get("controller_overhead_s") is not None]
-    shares = [r["controller_overhead_s"] / r["e2e_s"] for r in ok
-              if r.get("controller_overhead_s") is not None and r.get("e2e_s")]
     return {
         "n": len(rows), "ok": len(ok), "failed": len(rows) - len(ok),
         "median_s": statistics.median(latency) if latency else None,
@@ -38,192 +64,204 @@ def _stats(rows):
         "mean_cost": statistics.fmean(r["predicted_cost"] for r in ok) if ok else None,
         "mape": statistics.fmean(abs(p - m) / m for p, m in predicted) if predicted else None,
         "overhead_p99_s": _percentile(overhead, 99),
-        "overhead_share": statistics.fmean(shares) if shares else None,
+        "fallbacks": sum(1 for r in rows if r.get("fallback")),
     }
 
 
-def summarize(records):
+def summarize(records, run=None, fidelity_runs=(), simulate=True):
+    """Everything the report prints and draws. ``run`` is bench_live's run.json (topology,
+    calibration, agents): without it there is no link check and no simulator replay."""
+    run = run or {}
     measured = [r for r in records if r.get("phase") not in (None, "warmup")]
-    cells = defaultdict(list)
+    cells = defaultdict(lambda: defaultdict(list))
     for r in measured:
-        cells[(r["phase"], r["tag"], r["method"], r["model"])].append(r)
-    table = [dict(phase=p, tag=t, method=m, model=model, **_stats(rows))
-             for (p, t, m, model), rows in sorted(cells.items())]
+        cells[cell_key(r)][r["method"]].append(r)
+    runs_of = defaultdict(list)
+    for f in fidelity_runs:
+        runs_of[cell_key(f)].append(f)
+    spec = run.get("topology")
+    out_cells = []
+    for key in sorted(cells, key=_sort_key):
+        by_method = cells[key]
+        rows = [r for method_rows in by_method.values() for r in method_rows]
+        phase, wan = key[0], key[1]
+        rates = live_fidelity.link_rates(_spec_links(spec), wan) if spec and wan is not None else None
+        cell = {"key": dict(zip(CELL_KEYS, key)), "name": cell_name(key),
+                "methods": {m: method_stats(v) for m, v in sorted(by_method.items())},
+                "fidelity": live_fidelity.cell_fidelity(rows, runs_of[key], rates)}
+        if "sdn-cep" in by_method:
+            cell["compare"] = {b: live_stats.paired(by_method["sdn-cep"], by_method[b])
+                               for b in BASELINES + ("oracle",) if b in by_method}
+        if simulate and spec and wan is not None and phase in JUDGED_PHASES:
+            from scripts import live_sim
+            sim = live_sim.replay_cell(rows, spec, wan, run.get("calibration"), run.get("agents", ""))
+            for method, predicted in sim.items():
+                cell["methods"][method]["sim_median_s"] = predicted["median_s"]
+        out_cells.append(cell)
     by_method = defaultdict(list)
     for r in measured:
         by_method[r["method"]].append(r)
-    overall = {m: _stats(rows) for m, rows in sorted(by_method.items())}
-    return {"cells": table, "methods": overall, "verdict": verdict(table, measured),
+    return {"cells": out_cells, "methods": {m: method_stats(v) for m, v in sorted(by_method.items())},
+            "verdict": verdict(out_cells),
             "lost_tasks": sum(1 for r in records if r["status"] not in ("ok", "error", "timeout")),
             "failed_tasks": sum(1 for r in records if r["status"] != "ok")}
 
 
-def verdict(cells, records=()):
-    """Per bandwidth level: is SDN-CEP's median no worse than the best baseline, and within
-    10% of the Oracle? With the records, also SDN-CEP against that baseline task by task."""
-    levels = defaultdict(dict)
-    for c in cells:
-        if c["phase"] == "bandwidth" and c["median_s"] is not None:
-            levels[c["tag"]][c["method"]] = c["median_s"]
-    rows = []
-    for tag, medians in sorted(levels.items(), key=lambda kv: float(kv[0].split(":")[1])):
-        best = min((medians[m] for m in BASELINES if m in medians), default=None)
-        best_method = next((m for m in BASELINES if m in medians and medians[m] == best), None)
-        ours, oracle = medians.get("sdn-cep"), medians.get("oracle")
-        rows.append({"level": tag, "sdn_cep_s": ours, "best_baseline_s": best, "best_baseline": best_method,
-                     "oracle_s": oracle,
-                     "no_worse_than_best": None if ours is None or best is None else ours <= best,
-                     "within_10pct_of_oracle": None if ours is None or oracle is None else ours <= 1.1 * oracle,
-                     "paired": paired(records, tag, "sdn-cep", best_method) if best_method else None})
-    return rows
+def _sort_key(key):
+    return tuple((v is None, v if v is not None else 0) if not isinstance(v, str) else (False, v) for v in key)
 
 
-def paired(records, tag, ours, theirs):
-    """Two methods task by task: the runner gives every method the same arrivals (round,
-    device, seq, time), so each of our tasks has a twin. Counts twins given the same plan,
-    the median latency difference (ours - theirs) and the two-sided sign test's p-value."""
-    def by_task(method):
-        return {(r.get("round"), r.get("device"), r.get("seq")): r for r in records
-                if r.get("tag") == tag and r["method"] == method and r["status"] == "ok"}
-    mine, other = by_task(ours), by_task(theirs)
-    twins = [(mine[k], other[k]) for k in sorted(mine.keys() & other.keys())]
-    if not twins:
+def _spec_links(spec):
+    from topologies.spec import TopologySpec
+    return TopologySpec(**spec).links()
+
+
+def verdict(cells):
+    """Per seed, over the judged phases: where at least a quarter of the twins got another
+    plan than a baseline's, did SDN-CEP win (paired p < 0.05) in at least 75% of those
+    cells, for every baseline; is SDN-CEP within 10% of the Oracle in every cell; was no
+    cell overloaded; and is the simulator within 10% of every measured median."""
+    seeds = defaultdict(list)
+    for cell in cells:
+        if cell["key"]["phase"] in JUDGED_PHASES and "compare" in cell:
+            seeds[cell["key"]["seed"]].append(cell)
+    out = []
+    for seed, group in sorted(seeds.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        baselines = {}
+        for b in BASELINES:
+            judged = [live_stats.judged(c["compare"].get(b)) for c in group]
+            counted = [j for j in judged if j is not None]
+            baselines[b] = {"cells": len(counted), "won": sum(counted),
+                            "ok": not counted or sum(counted) >= 0.75 * len(counted)}
+        near_oracle = [_near_oracle(c) for c in group]
+        sim = [_sim_error(c, m) for c in group for m in c["methods"]]
+        sim = [e for e in sim if e is not None]
+        out.append({"seed": seed, "cells": len(group), "baselines": baselines,
+                    "near_oracle": sum(1 for v in near_oracle if v), "oracle_cells": sum(1 for v in near_oracle
+                                                                                      if v is not None),
+                    "overloaded": [c["name"] for c in group if c["fidelity"]["overloaded"]],
+                    "sim_within": sum(1 for e in sim if e <= SIM_TOLERANCE), "sim_pairs": len(sim),
+                    "sim_worst": max(sim, default=None)})
+    return out
+
+
+def _near_oracle(cell):
+    ours, oracle = (cell["methods"].get(m, {}).get("median_s") for m in ("sdn-cep", "oracle"))
+    return None if ours is None or oracle is None else ours <= ORACLE_SLACK * oracle
+
+
+def _sim_error(cell, method):
+    s = cell["methods"][method]
+    if s.get("sim_median_s") is None or not s.get("median_s"):
         return None
-    diffs = [a["e2e_s"] - b["e2e_s"] for a, b in twins]
-    return {"pairs": len(twins), "same_plan": sum(a.get("plan") == b.get("plan") for a, b in twins),
-            "median_diff_s": statistics.median(diffs), "sign_test_p": sign_test(diffs)}
+    return abs(s["sim_median_s"] - s["median_s"]) / s["median_s"]
 
 
-def sign_test(diffs):
-    """Two-sided exact sign test of 'the median difference is 0' (ties dropped)."""
-    above, below = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
-    n = above + below
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(above, below) + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
-
-
-def latency_table(summary):
-    lines = [f"{'phase':<10} {'tag':<16} {'method':<13} {'model':<13} {'ok/n':>6} {'median ms':>10} "
-             f"{'p95 ms':>8} {'cost':>8} {'MAPE':>6}"]
-    for c in summary["cells"]:
-        ms = lambda v: "-" if v is None else f"{v * 1000:.0f}"  # noqa: E731
-        lines.append(f"{c['phase']:<10} {c['tag']:<16} {c['method']:<13} {c['model']:<13} "
-                     f"{c['ok']:>3}/{c['n']:<2} {ms(c['median_s']):>10} {ms(c['p95_s']):>8} "
-                     f"{'-' if c['mean_cost'] is None else format(c['mean_cost'], '.3g'):>8} "
-                     f"{'-' if c['mape'] is None else format(c['mape'] * 100, '.0f') + '%':>6}")
-    lines.append("")
-    lines.append("SDN-CEP vs baselines per bandwidth level (median latency):")
-    for v in summary["verdict"]:
-        lines.append(f"  {v['level']:<16} sdn-cep {_ms(v['sdn_cep_s'])}  best baseline {_ms(v['best_baseline_s'])}"
-                     f"  oracle {_ms(v['oracle_s'])}  no worse: {v['no_worse_than_best']}  "
-                     f"within 10% of oracle: {v['within_10pct_of_oracle']}")
-        if pair := v.get("paired"):
-            lines.append(f"    task by task against {v['best_baseline']}: same plan {pair['same_plan']}/{pair['pairs']},"
-                         f" median difference {pair['median_diff_s'] * 1000:+.0f} ms,"
-                         f" sign test p = {pair['sign_test_p']:.2f}")
-    lines.append("Per method over the whole run: predicted-vs-measured MAPE, controller overhead p99:")
-    for method, s in summary["methods"].items():
-        lines.append(f"  {method:<13} MAPE {_pct(s['mape'])}  overhead p99 {_ms(s['overhead_p99_s'], 1)}"
-                     f"  overhead share {_pct(s['overhead_share'], 1)}  failed {s['failed']}/{s['n']}")
-    lines.append(f"tasks without a result or an explicit error: {summary['lost_tasks']}")
-    return "\n".join(lines)
-
-
+# -- text -----------------------------------------------------------------------------
 def _ms(value, digits=0):
-    return "-" if value is None else f"{value * 1000:.{digits}f} ms"
+    return "-" if value is None else f"{value * 1000:.{digits}f}"
 
 
 def _pct(value, digits=0):
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def write_all(records, out):
+def latency_table(summary):
+    lines = ["Latency per cell (ms; sim = the simulator on the same arrivals):",
+             f"  {'method':<20} {'ok/n':>7} {'median':>8} {'p95':>8} {'sim':>8} {'MAPE':>6}"]
+    for cell in summary["cells"]:
+        flag = "   ** EMULATION OVERLOADED **" if cell["fidelity"]["overloaded"] else ""
+        lines.append(f"{cell['name']}{flag}")
+        for method, s in cell["methods"].items():
+            lines.append(f"  {label(method):<20} {s['ok']:>3}/{s['n']:<3} {_ms(s['median_s']):>8} {_ms(s['p95_s']):>8} "
+                         f"{_ms(s.get('sim_median_s')):>8} {_pct(s['mape']):>6}")
+    lines += ["", "SDN-CEP against each method, task by task (twins: same arrival). diff = SDN-CEP - other,",
+              "median [95% bootstrap CI] ms; p = one-sided Wilcoxon of 'SDN-CEP is faster'; counted where",
+              f">= {live_stats.DIFFERENT_SHARE:.0%} of twins got another plan:"]
+    for cell in summary["cells"]:
+        if not cell.get("compare"):
+            continue
+        lines.append(f"{cell['name']}")
+        for other, pair in cell["compare"].items():
+            if pair is None:
+                continue
+            judged = live_stats.judged(pair)
+            mark = "not counted" if judged is None else ("SDN-CEP faster" if judged else "not shown faster")
+            lines.append(f"  vs {label(other):<14} other plan {pair['pairs'] - pair['same_plan']:>3}/{pair['pairs']:<3} "
+                         f"diff {_ms(pair['median_diff_s']):>6} [{_ms(pair['ci_low_s'])}, {_ms(pair['ci_high_s'])}]"
+                         f"  p = {pair['wilcoxon_p']:.2g}  {mark}")
+    lines += ["", fidelity_table(summary), "", verdict_table(summary)]
+    lines.append("Per method over the whole run: predicted-vs-measured MAPE, controller overhead p99, fallbacks:")
+    for method, s in summary["methods"].items():
+        lines.append(f"  {label(method):<20} MAPE {_pct(s['mape']):>5}  overhead p99 {_ms(s['overhead_p99_s'], 1):>5} ms"
+                     f"  fallbacks {s['fallbacks']}  failed {s['failed']}/{s['n']}")
+    lines.append(f"tasks without a result or an explicit error: {summary['lost_tasks']}")
+    return "\n".join(lines)
+
+
+def fidelity_table(summary):
+    lines = ["Fidelity of the emulation per cell: worst node's overruns/hops (limit "
+             f"{live_fidelity.OVERRUN_LIMIT:.0%}), worst link's achieved/shaped rate while busy (limit "
+             f"{live_fidelity.RATE_LIMIT:.0%}), controller overhead p50/p99 ms:"]
+    for cell in summary["cells"]:
+        f = cell["fidelity"]
+        node = max(f["nodes"].items(), key=lambda kv: kv[1]["share"], default=None)
+        judged_links = {k: v for k, v in f["links"].items()
+                        if v["ratio"] is not None and v["busy_s"] >= live_fidelity.MIN_BUSY_S}
+        link = min(judged_links.items(), key=lambda kv: kv[1]["ratio"], default=None)
+        node_text = "-" if node is None else f"{node[0]} {node[1]['overruns']}/{node[1]['hops']}"
+        link_text = "-" if link is None else f"{link[0]} {link[1]['ratio']:.0%}"
+        status = "  EMULATION OVERLOADED: " + "; ".join(f["reasons"]) if f["overloaded"] else ""
+        lines.append(f"  {cell['name']:<48} {node_text:>14} {link_text:>12} "
+                     f"{_ms(f['overhead_p50_s'], 1)}/{_ms(f['overhead_p99_s'], 1)}{status}")
+    return "\n".join(lines)
+
+
+def verdict_table(summary):
+    lines = ["Verdict per seed (judged phases):"]
+    for v in summary["verdict"]:
+        lines.append(f"  seed {v['seed']}: {v['cells']} cells; SDN-CEP within 10% of the Oracle in "
+                     f"{v['near_oracle']}/{v['oracle_cells']}; overloaded cells {len(v['overloaded'])}; "
+                     f"simulator within 10% of the measured median {v['sim_within']}/{v['sim_pairs']} "
+                     f"(worst {_pct(v['sim_worst'])})")
+        for b, r in v["baselines"].items():
+            lines.append(f"    vs {label(b):<14} SDN-CEP faster (p < {live_stats.ALPHA}) in {r['won']}/{r['cells']} "
+                         f"counted cells: {'met' if r['ok'] else 'NOT met'} (>= 75%)")
+    return "\n".join(lines)
+
+
+# -- files ----------------------------------------------------------------------------
+def write_all(records, out, run=None, fidelity_runs=(), simulate=True):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "records.json").write_text(json.dumps(records, default=float))
-    fields = sorted({k for r in records for k in r if k != "paths"})
+    fields = sorted({k for r in records for k in r if k not in ("paths", "overhead_parts_s")})
     with open(out / "records.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
-    summary = summarize(records)
+    summary = summarize(records, run, fidelity_runs, simulate)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    draw_figures(summary, records, out)
+    from scripts import live_figures
+    live_figures.draw_all(summary, records, out)
     return summary
 
 
-def draw_figures(summary, records, out):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    def series(phase, value="median_s"):
-        lines = defaultdict(list)
-        for c in summary["cells"]:
-            if c["phase"] == phase and c[value] is not None:
-                lines[c["method"]].append((float(c["tag"].split(":")[1]), c[value]))
-        return {m: sorted(v) for m, v in lines.items()}
-
-    for phase, value, xlabel, ylabel, name, logx in (
-            ("bandwidth", "median_s", "WAN bandwidth (Mbit/s)", "median latency (s)", "latency_vs_bandwidth", True),
-            ("tasks", "mean_s", "tasks in a batch", "mean latency (s)", "latency_vs_tasks", False),
-            ("tasks", "mean_cost", "tasks in a batch", "mean cost per task", "cost_vs_tasks", False)):
-        lines = series(phase, value)
-        if not lines:
-            continue
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method, points in lines.items():
-            ax.plot(*zip(*points), marker="o", label=method)
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=name.replace("_", " "))
-        if logx:
-            ax.set_xscale("log")
-            ticks = [x for x, _ in next(iter(lines.values()))]
-            ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_yscale("log")  # Only-Cloud at low bandwidth is 10-30x the others
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / f"{name}.png", dpi=120)
-        plt.close(fig)
-    wifi = [r for r in records if r.get("phase") == "wifi" and r["status"] == "ok"]
-    if wifi:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for method in sorted({r["method"] for r in wifi}):
-            rows = sorted((r for r in wifi if r["method"] == method), key=lambda r: r["seq"])
-            ax.plot([r["seq"] for r in rows], [r["e2e_s"] for r in rows], marker=".", label=method)
-        ax.set(xlabel="task", ylabel="latency (s)", title="WiFi-like random bandwidth")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "wifi.png", dpi=120)
-        plt.close(fig)
-    per_model = [c for c in summary["cells"] if c["phase"] == "models" and c["median_s"] is not None]
-    if per_model:
-        models = sorted({c["model"] for c in per_model})
-        methods = ("only-cloud", "only-edge", "sdn-cep")
-        fig, ax = plt.subplots(figsize=(7, 4))
-        width = 0.25
-        for i, method in enumerate(methods):
-            values = [next((c["median_s"] for c in per_model if c["model"] == m and c["method"] == method), 0)
-                      for m in models]
-            ax.bar([j + i * width for j in range(len(models))], values, width, label=method)
-        ax.set_xticks([j + width for j in range(len(models))], models)
-        ax.set(ylabel="median latency (s)", title="cloud / edge / collaborative per model")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "models.png", dpi=120)
-        plt.close(fig)
-
-
 def main(argv=None):
-    out = Path((argv or sys.argv[1:] or ["results/live"])[0])
+    parser = argparse.ArgumentParser(description="Redraw a finished live run: tables, verdicts, figures.")
+    parser.add_argument("run_dir", nargs="?", default="results/live",
+                        help="folder with records.json (and run.json, fidelity.json) from scripts.bench_live")
+    parser.add_argument("--no-sim", action="store_true", help="skip the simulator replay")
+    args = parser.parse_args(argv)
+    out = Path(args.run_dir)
+    if not (out / "records.json").is_file():
+        parser.error(f"{out} has no records.json; give the folder a live benchmark wrote")
     records = json.loads((out / "records.json").read_text())
-    print(latency_table(write_all(records, out)))
+    run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else None
+    fidelity = json.loads((out / "fidelity.json").read_text()) if (out / "fidelity.json").is_file() else ()
+    print(latency_table(write_all(records, out, run, fidelity, simulate=not args.no_sim)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # repo root, rela
 
 import numpy as np  # noqa: E402
 
-from agents.baselines import make_baselines  # noqa: E402
+from agents.registry import build_baselines  # noqa: E402
 from agents.calibration import MODELS, ProfileStore  # noqa: E402
 from agents.complexity import ComplexityPredictor, train_predictor  # noqa: E402
 from agents.config import CostConfig, SimConfig  # noqa: E402
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
           f"hard rate {pred.meta['hard_rate']:.2f}, share of held-out q >= {ns.delta}: "
           f"{(q_pool >= ns.delta).mean():.3f}")
     agent = Agent.load(ns.agent)
-    pols = dict(make_baselines(store))
+    pols = dict(build_baselines(store))
     pols["sdn-cep"] = SdnCepPolicy(agent, ns.delta, True, pred, "sdn-cep")
     pols["sdn-cep-nogate"] = SdnCepPolicy(agent, ns.delta, False, pred, "sdn-cep-nogate")
     mine = ["sdn-cep", "sdn-cep-nogate"]

@@ -42,11 +42,14 @@ class EdgeCloudTopo(Topo):
         self.spec = spec
         for name in spec.switches():
             self.addSwitch(name, dpid=dpid_of(name), protocols="OpenFlow13")
+        spec.check_budget()
         for name, role, cores in spec.hosts():
+            paced = spec.paced and role != "device"
             self.addHost(name, cls=EdgeCloudHost, role=role, cores_limit=cores, heartbeat=heartbeat,
                          period_us=CPU_PERIOD_US,
                          worker_port=spec.worker_port, worker_models=spec.worker_models,
-                         first=spec.hosts_first and role != "device")
+                         first=spec.hosts_first and role != "device",
+                         pace=cores if paced else None, pace_jitter=spec.compute_jitter)
         for a, b, mbit, _kind in spec.links():
             self.addLink(a, b, cls=ShapedLink, **({"bw": mbit} if mbit else {}))
 

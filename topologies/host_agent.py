@@ -57,15 +57,17 @@ def _read_int(path, default=None):
 class CgroupLoad:
     """CPU share, busy fraction and run-queue length of one cgroup."""
 
-    def __init__(self, cpu_dir, cpuacct_dir, clock=time.monotonic):
-        self.cpu_dir, self.cpuacct_dir, self.clock = cpu_dir, cpuacct_dir, clock
+    def __init__(self, cpu_dir, cpuacct_dir, clock=time.monotonic, share=None):
+        self.cpu_dir, self.cpuacct_dir, self.clock, self.share = cpu_dir, cpuacct_dir, clock, share
         self._last = (self.clock(), self._usage_ns())
 
     @classmethod
-    def of_this_process(cls, roots=(CGROUP_ROOT,)):
-        return cls(own_cgroup("cpu", roots), own_cgroup("cpuacct", roots))
+    def of_this_process(cls, roots=(CGROUP_ROOT,), share=None):
+        return cls(own_cgroup("cpu", roots), own_cgroup("cpuacct", roots), share=share)
 
     def cpu_share(self):
+        if self.share is not None:
+            return self.share
         quota = _read_int(self.cpu_dir / "cpu.cfs_quota_us", -1) if self.cpu_dir else -1
         period = _read_int(self.cpu_dir / "cpu.cfs_period_us", 100000) if self.cpu_dir else 100000
         return quota / period if quota > 0 else float(os.cpu_count())
@@ -110,9 +112,11 @@ def mem_available_bytes():
 
 
 class HostAgent:
-    def __init__(self, name, role, ip, prefixlen=8, interval=0.5, load=None, queue_len_fn=None):
-        """``load`` defaults to this process's own cgroup; see CgroupLoad."""
+    def __init__(self, name, role, ip, prefixlen=8, interval=0.5, load=None, queue_len_fn=None, pacing_fn=None):
+        """``load`` defaults to this process's own cgroup; see CgroupLoad. ``pacing_fn``
+        gives a paced worker's fidelity counters (controller.heartbeat.PACING_FIELDS)."""
         self.name, self.role, self.ip, self.interval = name, role, ip, interval
+        self.pacing_fn = pacing_fn
         self.broadcast = str(ipaddress.ip_interface(f"{ip}/{prefixlen}").network.broadcast_address)
         self.load = load or CgroupLoad.of_this_process()
         self.queue_len_fn = queue_len_fn or self.load.runnable
@@ -125,7 +129,8 @@ class HostAgent:
         return Heartbeat(name=self.name, role=self.role, ip=self.ip, seq=self.seq,
                          cpu_share=round(self.load.cpu_share(), 4),
                          busy=round(min(self.load.busy(), 1.0), 4),
-                         queue_len=self.queue_len_fn(), mem_free_bytes=mem_available_bytes())
+                         queue_len=self.queue_len_fn(), mem_free_bytes=mem_available_bytes(),
+                         pacing=self.pacing_fn() if self.pacing_fn else None)
 
     def send_once(self):
         self.seq += 1
@@ -150,11 +155,13 @@ def main(argv=None):
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--cgroup-root", action="append", default=[],
                         help="where the cgroup v1 hierarchy is mounted (tried in order, then /sys/fs/cgroup)")
+    parser.add_argument("--cpu-share", type=float,
+                        help="report this CPU share (cores; a paced node's emulated speed) instead of the quota")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    load = CgroupLoad.of_this_process(tuple(args.cgroup_root) + (CGROUP_ROOT,))
-    if load.cpu_dir is None:
+    load = CgroupLoad.of_this_process(tuple(args.cgroup_root) + (CGROUP_ROOT,), args.cpu_share)
+    if load.cpu_dir is None and args.cpu_share is None:
         LOG.warning("own cgroup not found; reporting the whole machine's cores as CPU share")
     HostAgent(args.name, args.role, args.ip, args.prefixlen, args.interval, load=load).run()
 

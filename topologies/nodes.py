@@ -5,7 +5,9 @@
   hosts stalls on the userspace datapath otherwise), and a clear refusal of
   delay/loss, which need the netem qdisc this kernel lacks.
 - ``EdgeCloudHost``: a CPULimitedHost whose CPU limit is given in cores and which
-  runs the heartbeat agent (topologies.host_agent) inside its own cgroup.
+  runs the heartbeat agent (topologies.host_agent) inside its own cgroup. A paced
+  host (topologies.spec: ``compute: paced``) has no CPU quota: its worker runs the
+  real layers at full speed and holds each result for the emulated node's time.
 """
 
 import os
@@ -99,8 +101,11 @@ class EdgeCloudHost(CPULimitedHost):
         self.service = None
 
     def config(self, cores_limit=None, role="device", heartbeat=True, worker_port=None,
-               worker_models="all", first=False, **params):
-        if cores_limit is not None:
+               worker_models="all", first=False, pace=None, pace_jitter=False, **params):
+        """``pace``: emulate this many cores by pacing (no CPU quota), else ``cores_limit``
+        as a CFS quota."""
+        self.pace, self.pace_jitter = pace, pace_jitter
+        if cores_limit is not None and pace is None:
             params["cpu"] = min(cores_limit / numCores(), 1.0)
         result = super().config(**params)
         if first:  # its quota ahead of the switches' CPU (topologies.spec: hosts_first)
@@ -117,16 +122,20 @@ class EdgeCloudHost(CPULimitedHost):
         return f"/proc/{os.getpid()}/root/sys/fs/cgroup"
 
     def _agent_command(self, interval=0.5):
-        return [sys.executable, "-m", "topologies.host_agent", "--name", self.name, "--role", self.role,
-                "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
-                "--interval", str(interval), "--cgroup-root", self._cgroup_root()]
+        command = [sys.executable, "-m", "topologies.host_agent", "--name", self.name, "--role", self.role,
+                   "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
+                   "--interval", str(interval), "--cgroup-root", self._cgroup_root()]
+        return command + (["--cpu-share", str(self.pace)] if self.pace is not None else [])
 
     def _worker_command(self, models):
         """A split-inference worker that also sends this host's heartbeats."""
-        return [sys.executable, "-m", "runtime.worker", "--listen", f"0.0.0.0:{self.worker_port}",
-                "--name", self.name, "--models", models, "--preload", "--heartbeat-role", self.role,
-                "--heartbeat-ip", self.IP(), "--heartbeat-prefixlen", str(self.defaultIntf().prefixLen or 8),
-                "--cgroup-root", self._cgroup_root()]
+        command = [sys.executable, "-m", "runtime.worker", "--listen", f"0.0.0.0:{self.worker_port}",
+                   "--name", self.name, "--models", models, "--preload", "--heartbeat-role", self.role,
+                   "--heartbeat-ip", self.IP(), "--heartbeat-prefixlen", str(self.defaultIntf().prefixLen or 8),
+                   "--cgroup-root", self._cgroup_root()]
+        if self.pace is not None:
+            command += ["--pace", str(self.pace)] + (["--pace-jitter"] if self.pace_jitter else [])
+        return command
 
     def start_service(self, command):
         """Run ``command`` in this host (its netns and cgroup), logging to the run dir."""

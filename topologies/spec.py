@@ -9,9 +9,30 @@ Layout (defaults: 3 edge hosts, 2 access switches, 2 end devices)::
 
 Switch names encode their tier (c core, l leaf, a access, g cloud gateway) and
 carry explicit datapath ids so the controller's view shows the same names.
-Bandwidths are in Mbit/s; ``None`` leaves a link unshaped. Edge CPU shares are in
-cores and follow the profiled host classes (edge-large 0.5, edge-medium 0.35,
-edge-small 0.2); the cloud host gets one core.
+Bandwidths are in Mbit/s; ``None`` leaves a link unshaped.
+
+A node's speed is a property of the topology: ``edge_cores`` and ``cloud_cores``
+give it in cores of the machine the profiles were measured on (a number, or a
+host class: edge-large 0.5, edge-medium 0.35, edge-small 0.2, cloud 1.0). How it
+is emulated is ``compute``:
+
+* ``paced`` (default): the workers run the real layers at this machine's full
+  speed, then hold each result until the profiled time on a node of that speed has
+  passed (runtime.pacing). A figure then means the same on a laptop as on a large
+  server, as long as the machine keeps up; the budget check below refuses a
+  topology it could not keep up with, and the workers count the hops where it
+  did not (overruns). The default nodes are Pi-class edges (0.15, 0.2 and 0.1
+  cores) and a cloud of half a core: about 0.8 cores at full load.
+* ``cgroup``: each host gets a CFS quota of that many cores (Mininet's
+  CPULimitedHost). Emulated nodes that compute at the same time then share the
+  machine's cores with OVS and each other, and run slower than their quotas
+  promise when the machine has few cores (30-80% slower on two).
+
+Budget check (:meth:`TopologySpec.check_budget`): at full load a paced node keeps
+its real time over its emulated time busy (0.5 cores for a cloud of 0.5 cores,
+0.07 for an edge node of 0.1); the paced nodes together may ask for at most
+``compute_budget`` of the machine's cores, the rest being left to OVS, the
+controller and the devices.
 
 ``hosts_first`` gives the edge and cloud hosts' cgroups a large CPU weight, so that a
 host gets its quota as soon as it wants it, as a server with CPUs of its own would;
@@ -24,7 +45,9 @@ from dataclasses import dataclass, fields
 
 import yaml
 
-DEFAULT_EDGE_CORES = (0.5, 0.35, 0.2)
+DEFAULT_EDGE_CORES = (0.15, 0.2, 0.1)
+HOST_CLASS_CORES = {"cloud": 1.0, "edge-large": 0.5, "edge-medium": 0.35, "edge-small": 0.2}
+COMPUTE_MODES = ("paced", "cgroup")
 # CFS period of the hosts' CPU limits: the profiler's, so that layer times measured
 # under a quota (models.profiler) hold on the hosts.
 CPU_PERIOD_US = 10_000
@@ -41,17 +64,19 @@ class TopologySpec:
     access_switches: int = 2
     devices: int = 2
     edge_cores: tuple = DEFAULT_EDGE_CORES
-    cloud_cores: float = 1.0
+    cloud_cores: float = 0.5
     wan_mbit: float = 50.0
     fabric_mbit: float = 100.0
-    access_mbit: float = 50.0
+    access_mbit: float = 100.0
     lan_mbit: float = None
     delay: str = None
     loss: float = None
     worker_port: int = None       # run a split-inference worker on edge/cloud hosts
     worker_models: str = "all"
     hosts_first: bool = False     # edge/cloud hosts get their CPU quota ahead of the switches
-
+    compute: str = "paced"        # how node speeds are emulated: paced | cgroup
+    compute_jitter: bool = False  # paced: draw segment times from the profiles' spread
+    compute_budget: float = 0.5   # paced: share of the machine's cores the nodes may keep busy
 
     def __post_init__(self):
         if self.delay or self.loss:
@@ -66,12 +91,18 @@ class TopologySpec:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0.1 <= value <= 1000):
                 raise SpecError(f"{name} must be in 0.1..1000 Mbit/s or null, got {value!r}")
-        cores = tuple(self.edge_cores)
-        if not cores or any(not isinstance(c, (int, float)) or not 0.01 <= c <= 64 for c in cores):
-            raise SpecError(f"edge_cores must be a list of CPU cores in 0.01..64, got {self.edge_cores!r}")
-        if not isinstance(self.cloud_cores, (int, float)) or not 0.01 <= self.cloud_cores <= 64:
-            raise SpecError(f"cloud_cores must be in 0.01..64, got {self.cloud_cores!r}")
-        object.__setattr__(self, "edge_cores", cores)
+        if not isinstance(self.edge_cores, (list, tuple)) or not self.edge_cores:
+            raise SpecError(f"edge_cores must be a list of CPU cores or host classes, got {self.edge_cores!r}")
+        object.__setattr__(self, "edge_cores", tuple(_cores(c, "edge_cores") for c in self.edge_cores))
+        object.__setattr__(self, "cloud_cores", _cores(self.cloud_cores, "cloud_cores"))
+        if self.compute not in COMPUTE_MODES:
+            raise SpecError(f"compute must be one of {list(COMPUTE_MODES)}, got {self.compute!r}")
+        if not isinstance(self.compute_jitter, bool):
+            raise SpecError(f"compute_jitter must be true or false, got {self.compute_jitter!r}")
+        if (not isinstance(self.compute_budget, (int, float)) or isinstance(self.compute_budget, bool)
+                or not 0.05 <= self.compute_budget <= 1):
+            raise SpecError(f"compute_budget must be a share of the machine's cores in 0.05..1, "
+                            f"got {self.compute_budget!r}")
         if not isinstance(self.hosts_first, bool):
             raise SpecError(f"hosts_first must be true or false, got {self.hosts_first!r}")
         if self.worker_port is not None and not (isinstance(self.worker_port, int)
@@ -96,6 +127,57 @@ class TopologySpec:
         if not isinstance(mapping, dict):
             raise SpecError(f"{path}: expected a mapping of topology keys")
         return cls.from_mapping(mapping)
+
+    @property
+    def paced(self):
+        return self.compute == "paced"
+
+    def paced_demand(self, store=None):
+        """{node: cores it keeps busy computing without pause} for the paced workers:
+        real time (the profile at one core) over emulated time, the worst of the
+        models it serves. Empty when nothing is paced (no workers, or cgroup mode)."""
+        if not self.paced or self.worker_port is None:
+            return {}
+        from runtime.pacing import Pacer  # numpy: only where workers run
+        models = self.served_models()
+        return {name: max(Pacer(cores, store).demand(model) for model in models)
+                for name, role, cores in self.hosts() if role != "device"}
+
+    def served_models(self):
+        from models.zoo import MODEL_NAMES
+        return MODEL_NAMES if self.worker_models == "all" else tuple(self.worker_models.split(","))
+
+    def check_budget(self, machine_cores=None, store=None):
+        """Refuse a paced topology this machine could not keep up with (SpecError)."""
+        import os
+        demand = self.paced_demand(store)
+        cores = machine_cores or os.cpu_count() or 1
+        allowed = self.compute_budget * cores
+        if sum(demand.values()) > allowed:
+            nodes = ", ".join(f"{n} {d:.2f}" for n, d in demand.items())
+            raise SpecError(
+                f"the paced nodes would keep {sum(demand.values()):.2f} cores busy at full load ({nodes}), "
+                f"more than compute_budget {self.compute_budget:g} of this machine's {cores} cores "
+                f"({allowed:.2f}): the rest is for OVS, the controller and the devices. Make the nodes "
+                f"slower (edge_cores, cloud_cores), use fewer, or run on a machine with more cores")
+        return demand
+
+    def sim_config(self, model="alexnet", **overrides):
+        """The simulator set up like this testbed (agents.config.SimConfig): the same node
+        speeds, each device's uplink, the fabric between edge nodes; the WAN rate is
+        ``bw_mbps`` (an override; default this spec's ``wan_mbit``)."""
+        from agents.config import EdgeSpec, SimConfig
+        if self.devices > self.access_switches:
+            raise SpecError("the simulator gives each device an uplink of its own; this topology has "
+                            f"{self.devices} devices behind {self.access_switches} access switches")
+        lan = min(self.fabric_mbit or 1e4, self.lan_mbit or 1e4)
+        to_edge = min(self.access_mbit or 1e4, lan)
+        edges = tuple(EdgeSpec(name, cpu_share=cores, access_mbps=to_edge, mem_bytes=64e9)
+                      for name, role, cores in self.hosts() if role == "edge")
+        settings = dict(model=model, edges=edges, cloud_share=self.cloud_cores, bw_mbps=self.wan_mbit,
+                        bw_range_mbps=None, lan_mbps=lan, devices=self.devices,
+                        uplink_mbps=self.access_mbit)
+        return SimConfig(**dict(settings, **overrides))
 
     def cores_of_edge(self, index):
         """CPU cores of edge host ``index`` (0-based); the list repeats if shorter."""
@@ -126,6 +208,16 @@ class TopologySpec:
             links.append((f"d{i + 1}", f"a{i % self.access_switches + 1}", self.lan_mbit, "lan"))
         links += [("c1", "g1", self.wan_mbit, "wan"), ("cloud", "g1", self.lan_mbit, "lan")]
         return links
+
+
+def _cores(value, key):
+    """Cores of the profiling machine, from a number or a host class name."""
+    if isinstance(value, str) and value in HOST_CLASS_CORES:
+        return HOST_CLASS_CORES[value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 64:
+        raise SpecError(f"{key}: each value must be CPU cores in 0.01..64 or a host class "
+                        f"({', '.join(HOST_CLASS_CORES)}), got {value!r}")
+    return float(value)
 
 
 def dpid_of(switch_name):

@@ -27,7 +27,7 @@ def _cores_used(host, seconds):
 
 def test_a_first_host_gets_its_quota_while_high_priority_loops_take_every_core():
     spec = TopologySpec(edges=1, devices=1, access_switches=1, edge_cores=(0.5,), cloud_cores=0.3,
-                        hosts_first=True)
+                        hosts_first=True, compute="cgroup")
     with Testbed(spec) as bed:
         assert Path("/sys/fs/cgroup/cpu/e1/cpu.shares").read_text().strip() == "65536"
         assert Path("/sys/fs/cgroup/cpu/d1/cpu.shares").read_text().strip() == "1024"

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from agents.baselines import (DPTO, Neurosurgeon, OnlyCloud, OnlyEdge, Oracle, RandomPolicy, make_baselines,
-                              nearest_edge)
+from agents.baselines import DPTO, Neurosurgeon, OnlyCloud, OnlyEdge, Oracle, RandomPolicy, nearest_edge
 from agents.calibration import ProfileStore
 from agents.config import CostConfig, SimConfig
+from agents.registry import build_baselines
 from agents.cost import evaluate
 from agents.decision import DecisionContext
 from agents.sim_env import EdgeCloudEnv
@@ -37,7 +37,7 @@ def test_simple_baselines(store):
 def test_oracle_dominates_every_baseline_per_decision(store):
     rng = np.random.default_rng(0)
     cost = CostConfig()
-    pols = [p for n, p in make_baselines(store).items() if not n.startswith("oracle")]
+    pols = [p for n, p in build_baselines(store).items() if not n.startswith("oracle")]
     for seed in range(6):
         env = EdgeCloudEnv(SimConfig(bw_mbps=float(rng.uniform(1, 100)), bw_range_mbps=None, n_tasks=60),
                            cost, store)

@@ -1,46 +1,96 @@
-from scripts import live_report
+"""The live report: cells, paired comparisons, the fidelity monitor, verdicts, files."""
+import numpy as np
+import pytest
+
+from scripts import live_fidelity, live_report, live_stats
+
+CELL = {"phase": "load", "wan_mbit": 10, "rate": 6, "seed": 0, "model": "alexnet"}
 
 
-def record(method, tag, e2e, predicted, status="ok", overhead=0.004):
-    return {"phase": tag.split(":")[0], "tag": tag, "method": method, "model": "alexnet", "status": status,
-            "e2e_s": e2e if status == "ok" else None, "latency_s": e2e, "predicted_latency_s": predicted,
-            "predicted_cost": 0.01, "controller_overhead_s": overhead, "seq": 0}
+def record(method, e2e, predicted=None, status="ok", seq=0, device="d1", plan="e1:0-11", round=0, **extra):
+    return dict(CELL, method=method, status=status, e2e_s=e2e if status == "ok" else None,
+                predicted_latency_s=predicted or e2e, predicted_cost=0.01, controller_overhead_s=0.004,
+                seq=seq, device=device, round=round, plan=plan, **extra)
 
 
-def test_summary_verdict_and_files(tmp_path):
-    records = [record("sdn-cep", "bandwidth:5.0", 0.30, 0.33), record("only-edge", "bandwidth:5.0", 0.40, 0.40),
-               record("oracle", "bandwidth:5.0", 0.29, 0.29), record("sdn-cep", "bandwidth:20.0", 0.50, 0.5),
-               record("only-cloud", "bandwidth:20.0", 0.45, 0.45), record("oracle", "bandwidth:20.0", 0.44, 0.44),
-               record("dpto", "bandwidth:20.0", 0, 0, status="timeout"),
-               dict(record("oracle", "warmup", 0.1, 0.1), phase="warmup")]
-    summary = live_report.write_all(records, tmp_path)
-    verdict = {v["level"]: v for v in summary["verdict"]}
-    assert verdict["bandwidth:5.0"]["no_worse_than_best"] and verdict["bandwidth:5.0"]["within_10pct_of_oracle"]
-    assert not verdict["bandwidth:20.0"]["no_worse_than_best"]
-    assert abs(summary["methods"]["sdn-cep"]["mape"] - (0.03 / 0.30 + 0) / 2) < 1e-9
-    assert summary["failed_tasks"] == 1 and summary["lost_tasks"] == 0
-    assert "warmup" not in {c["phase"] for c in summary["cells"]}
-    assert (tmp_path / "latency_vs_bandwidth.png").exists() and (tmp_path / "records.csv").exists()
-    assert "sdn-cep" in live_report.latency_table(summary)
-
-
-def test_paired_comparison_twins_tasks_by_device_and_sequence():
-    records = []
-    for seq in range(10):
+def cell_records(ours=0.20, theirs=0.25, n=12, theirs_plan="cloud:0-11"):
+    rows = []
+    for seq in range(n):
         for device in ("d1", "d2"):
-            ours = dict(record("sdn-cep", "bandwidth:5.0", 0.20, 0.2), seq=seq, device=device, plan="e1:0-11")
-            theirs = dict(record("dpto", "bandwidth:5.0", 0.25, 0.2), seq=seq, device=device,
-                          plan="e1:0-11" if seq < 4 else "cloud:0-11")
-            records += [ours, theirs]
-    records.append(dict(record("dpto", "bandwidth:5.0", 9.0, 0.2), seq=0, device="d1", round=1))  # no twin
-    pair = live_report.paired(records, "bandwidth:5.0", "sdn-cep", "dpto")
-    assert pair["pairs"] == 20 and pair["same_plan"] == 8
-    assert abs(pair["median_diff_s"] + 0.05) < 1e-9 and pair["sign_test_p"] < 1e-5
-    assert live_report.paired(records, "bandwidth:5.0", "sdn-cep", "oracle") is None
+            noise = 0.001 * ((seq * 7 + len(device)) % 5)
+            rows += [record("sdn-cep", ours + noise, seq=seq, device=device),
+                     record("dpto", theirs + noise, seq=seq, device=device, plan=theirs_plan),
+                     record("oracle", ours + noise, seq=seq, device=device)]
+    return rows
 
 
-def test_sign_test():
-    assert live_report.sign_test([0.0, 0.0]) == 1.0
-    assert live_report.sign_test([1, -1, 1, -1]) == 1.0
-    assert abs(live_report.sign_test([1] * 6) - 2 / 64) < 1e-12
-    assert abs(live_report.sign_test([1, 1, 1, 1, 1, -1]) - 2 * 7 / 64) < 1e-12
+def test_paired_comparison_twins_tasks_and_tests_the_difference():
+    rows = cell_records()
+    rows.append(record("dpto", 9.0, seq=0, device="d1", round=1))  # no twin: left out
+    pair = live_stats.paired([r for r in rows if r["method"] == "sdn-cep"], [r for r in rows if r["method"] == "dpto"])
+    assert pair["pairs"] == 24 and pair["same_plan"] == 0 and pair["different_share"] == 1.0
+    assert pair["median_diff_s"] == pytest.approx(-0.05)
+    assert pair["ci_low_s"] == pytest.approx(-0.05) == pair["ci_high_s"] and pair["wilcoxon_p"] < 1e-4
+    assert live_stats.judged(pair) is True
+
+
+def test_same_plans_are_not_counted_and_a_slower_sdn_cep_is_not_a_win():
+    same = cell_records(theirs_plan="e1:0-11")
+    ours = [r for r in same if r["method"] == "sdn-cep"]
+    assert live_stats.judged(live_stats.paired(ours, [r for r in same if r["method"] == "dpto"])) is None
+    slower = cell_records(ours=0.30)
+    pair = live_stats.paired([r for r in slower if r["method"] == "sdn-cep"],
+                             [r for r in slower if r["method"] == "dpto"])
+    assert pair["wilcoxon_p"] > 0.5 and live_stats.judged(pair) is False
+    assert live_stats.wilcoxon_less([0.0, 0.0]) == 1.0
+
+
+def test_summary_verdict_fidelity_and_files(tmp_path):
+    records = cell_records() + [dict(record("dpto", 0.0, status="timeout"), seq=99),
+                                dict(record("oracle", 0.1), phase="warmup")]
+    runs = [dict(CELL, method="sdn-cep", round=0, node="e1", paced_hops=50, overruns=0, overrun_s=0.0, real_s=1.0,
+                 emulated_s=5.0),
+            dict(CELL, method="dpto", round=0, node="e2", paced_hops=50, overruns=2, overrun_s=0.01, real_s=1.0,
+                 emulated_s=5.0)]
+    summary = live_report.write_all(records, tmp_path, fidelity_runs=runs)
+    (cell,) = summary["cells"]
+    assert cell["fidelity"]["overloaded"] and "node e2: 2 of 50 hops" in cell["fidelity"]["reasons"][0]
+    (seed,) = summary["verdict"]
+    assert seed["baselines"]["dpto"] == {"cells": 1, "won": 1, "ok": True}
+    assert seed["baselines"]["only-cloud"]["cells"] == 0 and seed["near_oracle"] == 1
+    assert seed["overloaded"] == [cell["name"]]
+    assert summary["failed_tasks"] == 1 and summary["lost_tasks"] == 0
+    for name in ("latency_vs_load.png", "paired_diffs.png", "fidelity.png", "records.csv", "summary.json"):
+        assert (tmp_path / name).exists(), name
+    text = live_report.latency_table(summary)
+    assert "EMULATION OVERLOADED" in text and "SDN-CEP faster" in text
+
+
+def test_link_fidelity_charges_transfers_to_their_bottleneck_while_busy():
+    rates = live_fidelity.link_rates([("a1", "l1", 100.0, "access"), ("l1", "c1", 100.0, "fabric"),
+                                      ("c1", "g1", 50.0, "wan")], wan_mbit=10)
+    bits = 8 * 602112 * live_fidelity.WIRE_PER_PAYLOAD
+    rows = []
+    for i, start in enumerate((0.0, 0.2, 2.0)):   # two overlap: the WAN is busy from 0 to 2 * T + 0.2
+        rows.append(record("only-cloud", 1.0, seq=i, paths=[{"switches": ["a1", "l1", "c1", "g1"]}],
+                           h0_name="cloud", h0_range="0-11", h0_sent_at=start,
+                           h0_arrived_at=start + (2 * bits / 10e6 if i < 2 else bits / 10e6)))
+    links = live_fidelity.link_fidelity(rows, rates)
+    assert set(links) == {"c1-g1"}                    # not the faster links on the way
+    wan = links["c1-g1"]
+    assert wan["transfers"] == 3 and wan["ratio"] == pytest.approx(3 * bits / 10e6 / wan["busy_s"] / 1, rel=1e-9)
+    assert wan["busy_s"] == pytest.approx(0.2 + 2 * bits / 10e6 + bits / 10e6)
+    slow = [dict(r, h0_arrived_at=r["h0_sent_at"] + 3 * bits / 10e6) for r in rows[2:]]
+    verdict = live_fidelity.cell_fidelity(slow, [], rates)
+    assert verdict["overloaded"] and "link c1-g1" in verdict["reasons"][0]
+
+
+def test_busy_time_is_the_union_of_intervals():
+    assert live_fidelity.busy_time([(0, 1), (0.5, 2), (3, 4)]) == 3
+    assert live_fidelity.busy_time([]) == 0
+
+
+def test_bootstrap_interval_brackets_the_median():
+    diffs = np.random.default_rng(0).normal(-0.02, 0.01, 60)
+    low, high = live_stats.median_interval(diffs)
+    assert low < np.median(diffs) < high and high < 0

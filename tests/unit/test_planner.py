@@ -2,6 +2,7 @@
 
 import pytest
 
+from agents.world import World
 from controller.heartbeat import Heartbeat
 from controller.plan_protocol import PlanRequest
 from controller.planner import Planner, PlanningError
@@ -90,7 +91,7 @@ def test_stale_nodes_are_not_planned_on(view, planner):
 
 
 def test_ledger_makes_back_to_back_tasks_queue(view, planner):
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     first = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
     second = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
     assert second["wait_s"] > 0 and second["latency_s"] > first["latency_s"] + 0.9 * first["trans_s"]
@@ -99,8 +100,8 @@ def test_ledger_makes_back_to_back_tasks_queue(view, planner):
 
 
 def test_calibration_slows_nodes_and_links(view, planner):
-    from controller.planner import Calibration
-    planner.ledger = type(planner.ledger)()
+    from agents.world import Calibration
+    planner.world = World()
     base = planner.snapshot(view, "10.0.0.1", now=0.5)
     planner.calibration = Calibration((("e1", 2.0),), network=1.25)
     try:
@@ -115,7 +116,7 @@ def test_calibration_slows_nodes_and_links(view, planner):
 
 
 def test_device_uplink_is_one_resource(view, planner):
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
     second = planner.plan(view, request("fixed", hops=(("e2", 0, 11),)), now=0.5).reply["predicted"]
     assert second["wait_s"] > 0  # e2's input waits for e1's on the device's uplink
@@ -126,11 +127,11 @@ def test_device_uplink_is_one_resource(view, planner):
 def test_each_device_has_its_own_uplink(view, planner):
     view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
                           "00:00:00:00:00:09", 1, 3, 0.0)
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     first = planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5).reply["predicted"]
     other_node = PlanRequest("t2", "alexnet", "fixed", "10.0.0.9", hops=(("e2", 0, 11),))
     assert planner.plan(view, other_node, now=0.5).reply["predicted"]["wait_s"] == 0
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
     same_node = PlanRequest("t3", "alexnet", "fixed", "10.0.0.9", hops=(("e1", 0, 11),))
     predicted = planner.plan(view, same_node, now=0.5).reply["predicted"]
@@ -140,7 +141,7 @@ def test_each_device_has_its_own_uplink(view, planner):
 
 
 def test_counters_showing_our_own_finished_transfer_do_not_cut_bandwidth(view, planner):
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     planned = planner.plan(view, request("fixed", hops=(("e1", 0, 11),)), now=0.5)
     done = 0.5 + planned.reply["predicted"]["trans_s"]
     view.update_port_rate(1, 1, PortRate(0, 45e6, 0, 3800, 0, 1.0), done + 0.2)  # still shows that transfer
@@ -151,10 +152,10 @@ def test_counters_showing_our_own_finished_transfer_do_not_cut_bandwidth(view, p
 
 
 def test_measured_overhead_is_added_to_predictions(view, planner):
-    from controller.planner import Calibration
-    planner.ledger = type(planner.ledger)()
+    from agents.world import Calibration
+    planner.world = World()
     base = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     planner.calibration = Calibration(overhead_s=0.01)
     try:
         tuned = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
@@ -201,7 +202,7 @@ def test_sdn_cep_refuses_a_model_it_has_no_agent_for(view):
 def test_devices_share_the_wan_fairly_not_first_come_first_served(view, planner):
     view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
                           "00:00:00:00:00:09", 1, 3, 0.0)
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     alone = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
     other = PlanRequest("t2", "alexnet", "only-cloud", "10.0.0.9")
     shared = planner.plan(view, other, now=0.5).reply["predicted"]
@@ -216,7 +217,7 @@ def test_devices_share_the_wan_fairly_not_first_come_first_served(view, planner)
 def test_a_task_reaching_a_node_in_a_gap_does_not_wait_for_work_planned_later(view, planner):
     view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
                           "00:00:00:00:00:09", 1, 3, 0.0)
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     for _ in range(4):  # d1's inputs queue on its WAN lane: the cloud computes them late
         last = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
     other = PlanRequest("t2", "alexnet", "fixed", "10.0.0.9", hops=(("cloud", 0, 11),))
@@ -240,7 +241,7 @@ def test_node_start_fills_the_first_gap_that_fits():
 def test_a_lane_goes_faster_once_its_neighbour_empties(view, planner):
     view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
                           "00:00:00:00:00:09", 1, 3, 0.0)
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     alone = planner.plan(view, PlanRequest("t0", "alexnet", "only-cloud", "10.0.0.9"), now=0.5).reply["predicted"]
     for _ in range(3):  # d1 queues three inputs while d2's one crosses
         last = planner.plan(view, request("only-cloud"), now=0.5).reply["predicted"]
@@ -254,7 +255,7 @@ def test_a_lane_goes_faster_once_its_neighbour_empties(view, planner):
 def test_a_device_with_nothing_in_flight_is_not_held_up_by_late_predictions(view, planner):
     view.update_heartbeat(Heartbeat("d2", "device", "10.0.0.9", 1, 2.0, 0.0, 0, 8 << 30),
                           "00:00:00:00:00:09", 1, 3, 0.0)
-    planner.ledger = type(planner.ledger)()
+    planner.world = World()
     for _ in range(4):  # the ledger holds d1's uplink, WAN lane and cloud CPU for seconds
         planner.plan(view, request("only-cloud"), now=0.5)
     planner.plan(view, PlanRequest("t2", "alexnet", "fixed", "10.0.0.9", hops=(("e2", 0, 11),)), now=0.9)
@@ -265,4 +266,4 @@ def test_a_device_with_nothing_in_flight_is_not_held_up_by_late_predictions(view
     # all of d1's results are in, earlier than predicted: its next task starts afresh
     freed = planner.plan(view, request("only-cloud", in_flight=0), now=1.0).reply["predicted"]
     assert freed["wait_s"] == 0 and freed["latency_s"] == pytest.approx(expected, rel=0.01)
-    assert planner.ledger.node_reserved("e2", 1.0)  # d2's task keeps its place on e2
+    assert planner.world.ledger.node_reserved("e2", 1.0)  # d2's task keeps its place on e2

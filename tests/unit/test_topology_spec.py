@@ -13,7 +13,8 @@ def test_default_layout_has_two_disjoint_paths_between_edges():
     graph = nx.Graph([(a, b) for a, b, *_ in spec.links()])
     assert nx.node_connectivity(graph, "l1", "l2") == 2
     assert [h for h, role, _ in spec.hosts() if role == "edge"] == ["e1", "e2", "e3"]
-    assert {cores for _, role, cores in spec.hosts() if role == "edge"} == {0.5, 0.35, 0.2}
+    assert [cores for _, role, cores in spec.hosts() if role == "edge"] == [0.15, 0.2, 0.1]
+    assert spec.compute == "paced" and spec.cloud_cores == 0.5
     assert ("c1", "g1", 50.0, "wan") in spec.links()
 
 
@@ -94,8 +95,33 @@ def test_host_cpu_period_matches_profiler():
     assert CPU_PERIOD_US == DEFAULT_PERIOD_US
 
 
-def test_default_edge_cores_are_the_profiled_host_classes():
+def test_host_class_cores_are_the_profiled_host_classes():
     # topologies/ cannot import models/ (torch) under `mn --custom`: keep them equal here.
     from models.host_classes import HOST_CLASSES
-    from topologies.spec import DEFAULT_EDGE_CORES
-    assert DEFAULT_EDGE_CORES == tuple(HOST_CLASSES[c] for c in ("edge-large", "edge-medium", "edge-small"))
+    from topologies.spec import HOST_CLASS_CORES
+    assert HOST_CLASS_CORES == dict(HOST_CLASSES)
+    spec = TopologySpec(edge_cores=["edge-small", 0.15], cloud_cores="edge-large")
+    assert spec.edge_cores == (0.2, 0.15) and spec.cloud_cores == 0.5
+
+
+@pytest.mark.parametrize("mapping,needle", [
+    ({"compute": "fast"}, "compute must be one of"), ({"edge_cores": ["edge-huge"]}, "host class"),
+    ({"cloud_cores": True}, "cloud_cores"), ({"compute_budget": 2}, "compute_budget"),
+    ({"compute_jitter": 1}, "compute_jitter"),
+])
+def test_bad_compute_keys_refused(mapping, needle):
+    with pytest.raises(SpecError, match=needle):
+        TopologySpec.from_mapping(mapping)
+
+
+def test_budget_check_refuses_what_this_machine_cannot_pace():
+    default = TopologySpec(worker_port=9000, worker_models="alexnet")
+    demand = default.check_budget(machine_cores=2)
+    assert set(demand) == {"e1", "e2", "e3", "cloud"} and sum(demand.values()) < 1.0
+    # a cloud of a full core keeps a full core busy: refused on two cores at a budget of half
+    big = TopologySpec(worker_port=9000, worker_models="alexnet", cloud_cores=1.0)
+    with pytest.raises(SpecError, match=r"keep 1\.\d\d cores busy .* cloud 1\.00"):
+        big.check_budget(machine_cores=2)
+    assert big.check_budget(machine_cores=32)               # a server has room for it
+    assert TopologySpec(worker_port=9000, cloud_cores=1.0, compute="cgroup").check_budget(2) == {}
+    assert TopologySpec(cloud_cores=1.0).check_budget(2) == {}   # no workers: nothing is paced

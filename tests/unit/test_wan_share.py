@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from controller.wan_share import FairShareLink
+from agents.wan_share import FairShareLink
 
 
 def test_lanes_share_equally_and_a_lane_alone_gets_it_all():

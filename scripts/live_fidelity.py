@@ -1,0 +1,119 @@
+"""The fidelity monitor of a live run: did the emulation keep its promises?
+
+Mininet-HiFi's lesson: an emulation that isolates resources must also check, run by
+run, that the isolation held. Per cell of a live run this reports:
+
+* per node, the share of its hops whose real compute took longer than the paced
+  (emulated) time: **overruns**, counted by the workers (runtime.pacing);
+* per link, the rate the tensor transfers achieved while the link carried them
+  (the bytes on the wire over the time any transfer was on it) against the rate
+  the link was shaped to. A transfer is charged to the first link on its path with
+  the lowest shaped rate (its bottleneck); payload bytes are counted with their
+  TCP/IP/Ethernet framing (1514 wire bytes per 1448 of payload), as htb counts them;
+* the controller's overhead (plan request to flows installed), p50 and p99.
+
+A cell whose overruns exceed 1% of a node's hops, or where a link delivered under
+90% of its rate while busy, is marked "emulation overloaded", and the report names
+the node or link.
+"""
+
+import functools
+import statistics
+
+OVERRUN_LIMIT = 0.01
+RATE_LIMIT = 0.90
+MIN_BUSY_S = 0.25          # a link busier than this in a cell is judged
+WIRE_PER_PAYLOAD = 1514 / 1448
+WAN = frozenset(("c1", "g1"))
+
+
+@functools.lru_cache(maxsize=None)
+def _out_bytes(model):
+    from agents.calibration import ProfileStore
+    return tuple(float(b) for b in ProfileStore().reference(model).out_bytes)
+
+
+def link_rates(spec_links, wan_mbit):
+    """{frozenset((a, b)): Mbit/s} of the shaped links; the WAN at ``wan_mbit`` if given."""
+    rates = {frozenset((a, b)): mbit for a, b, mbit, _kind in spec_links if mbit}
+    if wan_mbit is not None and WAN in rates:
+        rates[WAN] = float(wan_mbit)
+    return rates
+
+
+def transfers(record, rates):
+    """(link, start, end, wire bits) of each tensor transfer of a finished task."""
+    out = []
+    paths = record.get("paths") or []
+    for i in range(len(paths)):
+        if f"h{i}_name" not in record:
+            break  # the rest is the result's way back
+        switches = paths[i]["switches"]
+        shaped = [(rates[frozenset(pair)], pair) for pair in zip(switches, switches[1:]) if frozenset(pair) in rates]
+        start, end = record.get(f"h{i}_sent_at"), record.get(f"h{i}_arrived_at")
+        if not shaped or start is None or end is None or not end > start:
+            continue
+        slowest = min(rate for rate, _ in shaped)
+        link = next(pair for rate, pair in shaped if rate == slowest)
+        point = int(record[f"h{i}_range"].split("-")[0])
+        bits = 8.0 * _out_bytes(record["model"])[point] * WIRE_PER_PAYLOAD
+        out.append(("-".join(link), start, end, bits))
+    return out
+
+
+def busy_time(intervals):
+    """Length of the union of (start, end) intervals."""
+    total, reach = 0.0, None
+    for start, end in sorted(intervals):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
+
+
+def link_fidelity(records, rates):
+    legs = {}
+    for record in records:
+        if record["status"] == "ok":
+            for link, start, end, bits in transfers(record, rates):
+                legs.setdefault(link, []).append((start, end, bits))
+    out = {}
+    for link, items in sorted(legs.items()):
+        busy = busy_time([(s, e) for s, e, _ in items])
+        configured = rates[frozenset(link.split("-"))]
+        achieved = sum(b for _, _, b in items) / busy / 1e6 if busy > 0 else None
+        out[link] = {"configured_mbps": configured, "achieved_mbps": achieved, "busy_s": busy,
+                     "transfers": len(items), "ratio": None if achieved is None else achieved / configured}
+    return out
+
+
+def node_fidelity(runs):
+    """{node: hops, overruns, share, overrun_s} summed over a cell's runs (bench_live's deltas)."""
+    out = {}
+    for run in runs:
+        node = out.setdefault(run["node"], {"hops": 0, "overruns": 0, "overrun_s": 0.0})
+        node["hops"] += run["paced_hops"]
+        node["overruns"] += run["overruns"]
+        node["overrun_s"] += run["overrun_s"]
+    for node in out.values():
+        node["share"] = node["overruns"] / node["hops"] if node["hops"] else 0.0
+    return out
+
+
+def cell_fidelity(records, runs, rates):
+    """The fidelity of one cell: nodes, links, controller overhead, and the verdict."""
+    nodes = node_fidelity(runs)
+    links = link_fidelity(records, rates) if rates is not None else {}
+    overhead = sorted(r["controller_overhead_s"] for r in records if r.get("controller_overhead_s") is not None)
+    reasons = [f"node {name}: {n['overruns']} of {n['hops']} hops overran ({n['share']:.1%})"
+               for name, n in nodes.items() if n["share"] > OVERRUN_LIMIT]
+    reasons += [f"link {name}: {l['achieved_mbps']:.1f} of {l['configured_mbps']:g} Mbit/s while busy "
+                f"({l['ratio']:.0%})" for name, l in links.items()
+                if l["ratio"] is not None and l["busy_s"] >= MIN_BUSY_S and l["ratio"] < RATE_LIMIT]
+    return {"nodes": nodes, "links": links,
+            "overhead_p50_s": statistics.median(overhead) if overhead else None,
+            "overhead_p99_s": overhead[min(len(overhead) - 1, round(0.99 * (len(overhead) - 1)))] if overhead else None,
+            "overloaded": bool(reasons), "reasons": reasons}

@@ -1,0 +1,69 @@
+"""A live run replayed in the simulator: the same arrivals, the same topology and
+calibration, the same policies and agents (agents.simulator.replay).
+
+Per cell and method it gives what the simulator predicts (each task's latency, and
+their median), to print beside what the testbed measured. Each round of a cell ran
+on its own (the runner drains between runs), so each is replayed on its own too.
+"""
+
+import functools
+import statistics
+from collections import defaultdict
+
+from agents.calibration import ProfileStore
+from agents.config import CostConfig
+from agents.registry import AGENT, METHODS, build_baselines
+from agents.simulator import Arrival, replay
+from agents.world import Calibration
+from topologies.spec import TopologySpec
+
+MBPS = 1e6
+
+
+@functools.lru_cache(maxsize=None)
+def _store():
+    return ProfileStore()
+
+
+@functools.lru_cache(maxsize=None)
+def _policy(method, agents):
+    if METHODS.get(method) and METHODS[method].kind == AGENT:
+        if not agents:
+            return None
+        from agents.dqn import PerModelPolicy
+        policy = PerModelPolicy.load([p for p in agents.split(",") if p], use_gate=False, top_k=5)
+        return policy if method == "sdn-cep" else policy.renamed(method, top_k=1)
+    return build_baselines(_store()).get(method)
+
+
+def replay_cell(rows, spec, wan_mbit, calibration, agents=""):
+    """{method: {"median_s", "by_task": {(round, device, seq): latency}}} for one cell's records.
+
+    ``spec`` is the topology (a TopologySpec mapping), ``calibration`` what the live run
+    applied, ``agents`` the comma-separated agent checkpoints it loaded. A method the
+    simulator cannot run (an agent without checkpoints, ``fixed``) is left out.
+    """
+    topology = TopologySpec(**spec)
+    cal = Calibration.from_mapping(calibration) if calibration else Calibration()
+    out = {}
+    by_method = defaultdict(list)
+    for r in rows:
+        by_method[r["method"]].append(r)
+    for method, method_rows in sorted(by_method.items()):
+        policy = _policy(method, agents or "")
+        if policy is None:
+            continue
+        by_task = {}
+        rounds = defaultdict(list)
+        for r in method_rows:
+            rounds[r.get("round")].append(r)
+        for round_no, round_rows in rounds.items():
+            model = round_rows[0]["model"]
+            sim = topology.sim_config(model, bw_mbps=float(wan_mbit))
+            arrivals = [Arrival(r["arrival_s"], r["device"], r["model"], task_id=f"{r['device']}:{r['seq']}")
+                        for r in round_rows]
+            for arrival, _plan, latency in replay(policy, arrivals, sim, _store(), CostConfig(), cal):
+                device, seq = arrival.task_id.split(":")
+                by_task[(round_no, device, int(seq))] = latency
+        out[method] = {"median_s": statistics.median(by_task.values()), "by_task": by_task}
+    return out
