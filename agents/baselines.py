@@ -2,8 +2,9 @@
 
 * :class:`OnlyCloud`  (OC) -- everything in the cloud (p = 0).
 * :class:`OnlyEdge`   (OE) -- everything on the *nearest* edge node (p = m); nearest =
-  smallest ``distance`` if a per-node distance map is given, else highest device ->
-  node bandwidth.  If the whole model does not fit (C1), the deepest cut that does.
+  smallest ``distance`` if a per-node distance map is given, else fewest switches from
+  the device (the view's ``distance``), then highest device -> node bandwidth, then
+  name.  If the whole model does not fit (C1), the deepest cut that does.
 * :class:`Neurosurgeon` (NN) -- layer times predicted by a linear regression on
   (FLOPs, params, in/out bytes) fitted to the profiles; best cut for the current
   bandwidth on the nearest edge node; no knowledge of queues.
@@ -37,7 +38,7 @@ def nearest_edge(view: NetView, distance: Mapping[str, float] | None = None) -> 
         raise RuntimeError("no edge node in view")
     if distance:
         return min(edges, key=lambda n: (distance.get(n.name, np.inf), n.name))
-    return min(edges, key=lambda n: (-n.bw_from_device_bps, n.name))
+    return min(edges, key=lambda n: (np.inf if n.distance is None else n.distance, -n.bw_from_device_bps, n.name))
 
 
 def _cut_plan(model: str, m: int, node: str, p: int, cloud: str) -> Plan:

@@ -148,6 +148,7 @@ class SimConfig:
     devices: int = 1                #: end devices; each has its own uplink and WAN lane
     uplink_mbps: float | None = None  #: each device's uplink (caps its rate to every node); None: no cap
     edge_down_prob: float = 0.0     #: per episode, each edge node is down with this chance (one stays up)
+    distances: tuple[tuple[str, str, int], ...] = ()  #: (device, node, switches between them); unset: unknown
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -184,6 +185,7 @@ class SimConfig:
             raise ConfigError(f"sim.devices must be an integer in 1..64, got {self.devices!r}")
         if self.uplink_mbps is not None:
             _pos("sim.uplink_mbps (bandwidth)", self.uplink_mbps)
+        object.__setattr__(self, "distances", tuple((str(d), str(n), int(h)) for d, n, h in self.distances))
         _finite("sim.edge_down_prob", self.edge_down_prob)
         if not 0.0 <= self.edge_down_prob < 1.0:
             raise ConfigError(f"sim.edge_down_prob must be in [0, 1), got {self.edge_down_prob}")

@@ -58,6 +58,7 @@ class NodeView:
     # idle gaps between them; a task that gets there in a gap long enough is served
     # in it. Without it the node is busy for backlog_s from now.
     reserved: tuple[tuple[float, float], ...] = ()
+    distance: int | None = None        # switches between the requesting device and the node
 
     def start_of(self, arrival_s: float, service_s: float) -> float:
         """When a task arriving at ``arrival_s`` needing ``service_s`` starts computing."""
@@ -131,6 +132,7 @@ class Latency:
     cloud_s: float = 0.0    # T_cloud: waiting + computing on the cloud
     trans_s: float = 0.0    # T_trans: waiting + sending input and intermediate tensors
     wait_s: float = 0.0     # part of the three above spent queueing
+    compute_s: float = 0.0  # part of edge_s and cloud_s spent computing
 
     @property
     def total_s(self) -> float:
@@ -265,7 +267,7 @@ def evaluate(plan: Plan, view: NetView, store: ProfileStore, cfg: CostConfig,
     obytes = prof.out_bytes
     prices = cfg.prices
     t = 0.0
-    edge_s = cloud_s = trans_s = wait_s = 0.0
+    edge_s = cloud_s = trans_s = wait_s = compute_s = 0.0
     exe = tcost = 0.0
     res: list[tuple[str, float, float]] = []
     prev: NodeView | None = None
@@ -293,10 +295,11 @@ def evaluate(plan: Plan, view: NetView, store: ProfileStore, cfg: CostConfig,
         else:
             edge_s += w + svc
         t = start + svc
+        compute_s += svc
         res.append((name, start, t))
         exe += prices.per_s(name, node.role) * svc
         prev = node
-    lat = Latency(edge_s, cloud_s, trans_s, wait_s)
+    lat = Latency(edge_s, cloud_s, trans_s, wait_s, compute_s)
     cost = Cost(exe, tcost)
     return Evaluation(lat, cost, reward_of(lat.total_s, cost.total, cfg.weight), tuple(res))
 

@@ -43,6 +43,7 @@ class NodeState:
     bw_from_device_bps: float
     backlog_s: float | None = None  # if the node reports it: seconds of queued work
     reserved_s: tuple[tuple[float, float], ...] = ()  # planned work, (start, end) s from now
+    distance: int | None = None     # switches between the requesting device and the node
 
     def __post_init__(self) -> None:
         if self.role not in ("edge", "cloud"):
@@ -104,7 +105,7 @@ def view_from_snapshot(snapshot: Snapshot, model: str, store: ProfileStore) -> N
             backlog = (0.5 * n.busy + n.queue_len) * full
         nodes.append(NodeView(n.name, n.role, n.cpu_share, backlog,
                               n.queue_len + (1 if n.busy > 0 else 0), n.mem_free_bytes,
-                              n.bw_to_cloud_bps, n.bw_from_device_bps, n.reserved_s))
+                              n.bw_to_cloud_bps, n.bw_from_device_bps, n.reserved_s, n.distance))
     return NetView(tuple(nodes), snapshot.now, snapshot.lan_bps, tuple(snapshot.link_backlog_s),
                    snapshot.wan_lanes)
 

@@ -48,6 +48,7 @@ class NodeReading:
     busy: float = 0.0
     queue_len: int = 0
     mem_free_bytes: float | None = None
+    distance: int | None = None   # switches between the requesting device and the node
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,8 @@ class World:
                 mem_free_bytes=r.mem_free_bytes,
                 bw_to_cloud_bps=0.0 if cloud else min(r.to_cloud_bps, wan_share(f"{WAN}@{r.name}")),
                 bw_from_device_bps=min(r.from_device_bps, wan_share(device_lane)) if cloud else r.from_device_bps,
-                backlog_s=max((end for _, end in reserved), default=None), reserved_s=reserved))
+                backlog_s=max((end for _, end in reserved), default=None), reserved_s=reserved,
+                distance=r.distance))
         return Snapshot(tuple(nodes), now, lan_bps=lan_bps, link_backlog_s=ledger.links(now, device),
                         wan_lanes=True)
 

@@ -39,6 +39,7 @@ PRIORITY_MEASURE = 100
 FORWARD_COOKIE = 0x5DCE0001
 FLOOD_DEDUP_WINDOW = 0.5
 BARRIER_TIMEOUT = 1.0
+PROBE_SPACING = 0.1  # seconds between two capacity-probe trains
 # Source of plan replies sent by packet-out (locally administered, never on a host).
 PLAN_SERVER_MAC = "02:5d:ce:00:00:fe"
 PLAN_SERVER_IP = "10.255.255.254"
@@ -58,6 +59,8 @@ class SdnCepController(app_manager.RyuApp):
         self.rates = PortRateTracker()
         self.prober = probe.CapacityProber(target_duration=self.config.probe_duration)
         self.capacities = probe.CapacityEstimator()
+        self.probe_schedule = probe.ProbeSchedule(self.config.probe_interval or 1.0,
+                                                  max(self.config.probe_max_interval, self.config.probe_interval))
         self.datapaths = {}
         self._port_names = {}
         self._flooded = {}
@@ -144,6 +147,7 @@ class SdnCepController(app_manager.RyuApp):
         self.view.remove_link(key)
         self.prober.forget(key)
         self.capacities.forget(key)
+        self.probe_schedule.forget(key)
 
     @staticmethod
     def _link_key(link):
@@ -182,7 +186,9 @@ class SdnCepController(app_manager.RyuApp):
         result = self.prober.on_marker(*marker, dst_dpid=dpid, timestamp=timestamp)
         if result is None:
             return
+        previous = self.capacities.current(result.link)
         capacity = self.capacities.update(result.link, result.capacity_bps)
+        self.probe_schedule.result(result.link, self.clock(), previous, result.capacity_bps)
         self.view.update_capacity(result.link, capacity, self.clock())
         LOG.debug("probe %s: %.2f Mbit/s (train %d B in %.3f s)", result.link,
                   result.capacity_bps / 1e6, result.train_bytes, result.duration)
@@ -265,6 +271,7 @@ class SdnCepController(app_manager.RyuApp):
                 dp.send_msg(dp.ofproto_parser.OFPPortStatsRequest(dp, 0, dp.ofproto.OFPP_ANY))
             for link in self.prober.expire(self.clock()):
                 LOG.info("capacity probe on %s lost (no end marker)", link)
+                self.probe_schedule.lost(link, self.clock())
             self.metrics.observe_view(self.view, self.clock())
             hub.sleep(self.config.poll_interval)
 
@@ -280,27 +287,25 @@ class SdnCepController(app_manager.RyuApp):
                 self.view.update_port_rate(dpid, stat.port_no, rate, ev.timestamp)
 
     def _probe_loop(self):
-        """Probe every switch link once per interval, one train at a time.
+        """Probe the links that are due (probe.ProbeSchedule), one train at a time.
 
-        Trains are spread over the interval rather than sent together: the
-        userspace datapath is one thread, and simultaneous trains would make it
-        miss packets (and markers) on its receive sockets. Links that carry a
-        task's transfer (rules sent within the transfer idle timeout) are skipped.
+        Trains are spaced rather than sent together: the userspace datapath is one
+        thread, and simultaneous trains would make it miss packets (and markers) on
+        its receive sockets. Links that carry a task's transfer (rules sent within
+        the transfer idle timeout) wait: a train would queue ahead of the tensor.
         """
         while True:
-            links = self.view.switch_links()
-            if not links:
-                hub.sleep(self.config.probe_interval)
-                continue
-            gap = self.config.probe_interval / len(links)
-            for src_dpid, dst_dpid, data in links:
-                link = probe.LinkKey(src_dpid, data["src_port"], dst_dpid, data["dst_port"])
-                dp = self.datapaths.get(src_dpid)
-                # A train would queue ahead of a task's tensor: leave links carrying one alone.
-                carrying = self._installed.ports_in_use(time.monotonic(), self.config.transfer_idle_timeout)
-                if dp is not None and not self.prober.busy(link) and (src_dpid, link.src_port) not in carrying:
-                    self._send_probe(dp, self.prober.plan(link, self.clock()))
-                hub.sleep(gap)
+            now = self.clock()
+            carrying = self._installed.ports_in_use(time.monotonic(), self.config.transfer_idle_timeout)
+            links = [probe.LinkKey(src, data["src_port"], dst, data["dst_port"])
+                     for src, dst, data in self.view.switch_links()]
+            for link in self.probe_schedule.due(links, now):
+                dp = self.datapaths.get(link.src_dpid)
+                if dp is not None and not self.prober.busy(link) and (link.src_dpid, link.src_port) not in carrying:
+                    self._send_probe(dp, self.prober.plan(link, now))
+                    self.probe_schedule.sent(link, now)
+                    break
+            hub.sleep(PROBE_SPACING)
 
     def _send_probe(self, dp, train):
         ofp, parser = dp.ofproto, dp.ofproto_parser
@@ -324,7 +329,7 @@ class SdnCepController(app_manager.RyuApp):
         try:
             planned = self.planner.plan(self.view, request, self.clock())
         except PlanningError as exc:
-            self.metrics.decision_errors.labels("planning").inc()
+            self.metrics.decision_errors.labels(exc.reason).inc()
             return {"task_id": request.task_id, "ok": False, "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a planning bug must not leave a device unanswered
             LOG.exception("planning %s failed", request.task_id)

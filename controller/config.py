@@ -14,7 +14,10 @@ from dataclasses import dataclass, fields
 
 HELP = {
     "poll_interval": "seconds between port-stats requests to every switch",
-    "probe_interval": "seconds between capacity probes of each switch link (0 disables)",
+    "probe_interval": "shortest interval between capacity probes of one switch link, seconds (0 disables "
+                      "probing)",
+    "probe_max_interval": "longest interval: a link whose probes agree is probed half as often each time, "
+                          "down to this",
     "probe_duration": "link time a capacity probe train aims to occupy, seconds",
     "forward_idle_timeout": "idle timeout of forwarding flows, seconds",
     "worker_port": "TCP port of the split-inference workers on edge and cloud hosts",
@@ -38,6 +41,7 @@ class ConfigError(ValueError):
 class ControllerConfig:
     poll_interval: float = 1.0
     probe_interval: float = 2.0
+    probe_max_interval: float = 30.0
     probe_duration: float = 0.05
     forward_idle_timeout: int = 60
     worker_port: int = 9000
@@ -54,6 +58,8 @@ class ControllerConfig:
             raise ConfigError(f"poll_interval must be in [0.1, 60] s, got {self.poll_interval}")
         if self.probe_interval != 0 and not 0.5 <= self.probe_interval <= 600:
             raise ConfigError(f"probe_interval must be 0 (off) or in [0.5, 600] s, got {self.probe_interval}")
+        if not 0.5 <= self.probe_max_interval <= 3600:
+            raise ConfigError(f"probe_max_interval must be in [0.5, 3600] s, got {self.probe_max_interval}")
         if not 0.02 <= self.probe_duration <= 2:
             raise ConfigError(f"probe_duration must be in [0.02, 2] s, got {self.probe_duration}")
         if not 0 <= self.forward_idle_timeout <= 3600:

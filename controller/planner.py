@@ -18,7 +18,13 @@ from controller.view import HEARTBEAT_STALE_AFTER
 
 
 class PlanningError(RuntimeError):
-    """No plan can be made (unknown device, no live cloud, unknown method...)."""
+    """No plan can be made (unknown device, no live cloud, unknown method...).
+
+    ``reason`` labels the refusal in the metrics (sdncep_decision_errors_total)."""
+
+    def __init__(self, message, reason="planning"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,8 @@ class Planner:
                 cpu_share=self.calibration.share(host["name"], load["cpu_share"]),
                 queue_len=load["queue_len"], mem_free_bytes=load["mem_free_bytes"],
                 from_device_bps=self._bandwidth(view, device["dpid"], host["dpid"], into_own),
-                to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"], own_wan)))
+                to_cloud_bps=self._bandwidth(view, host["dpid"], cloud["dpid"], own_wan),
+                distance=view.switch_hops(device["dpid"], host["dpid"])))
         own_lan = ledger.used_within("lan", now, self.stats_lag_s)
         lan = min((self._bandwidth(view, a["dpid"], b["dpid"], own_lan)
                    for a in edges for b in edges if a is not b), default=self.lan_bps)
@@ -143,7 +150,7 @@ class Planner:
         return priced(plan, view, self.store, self.cost)
 
     def plan(self, view, request, now):
-        from agents.decision import Task, decide
+        from agents.decision import DecisionError, Task, decide
 
         policy = self.policies.get(request.method)
         if policy is None and request.method != "fixed":
@@ -153,8 +160,8 @@ class Planner:
             raise PlanningError(f"no profile for model {request.model!r}; known: {list(self.store.models())}")
         supports = getattr(policy, "supports", None)  # agents know one model each
         if supports and not supports(request.model):
-            # decide() would fall back to the cloud and hide it; say so instead
-            raise PlanningError(f"method {request.method!r} has no agent trained for model {request.model!r}")
+            raise PlanningError(f"method {request.method!r} has no agent trained for model {request.model!r}",
+                                reason="no_agent")
         if request.in_flight == 0:
             self.world.release(request.device_ip, now)
         snapshot = self.snapshot(view, request.device_ip, now,
@@ -163,7 +170,11 @@ class Planner:
         if request.method == "fixed":
             plan = self._fixed(snapshot, request)
         else:
-            plan = decide(policy, snapshot, Task(request.model, q=q, task_id=request.task_id), self.store, self.cost)
+            try:
+                plan = decide(policy, snapshot, Task(request.model, q=q, task_id=request.task_id), self.store,
+                              self.cost)
+            except DecisionError as exc:   # e.g. more edge nodes than the agent has slots
+                raise PlanningError(f"{request.method}: {exc}", reason="agent_mismatch") from None
         self.world.commit(plan, snapshot, request.device_ip, now, self.store, self.cost)
         hops = []
         for node, start, end in plan.hops:
@@ -174,10 +185,12 @@ class Planner:
         overhead = self.calibration.overhead_s
         reply = {
             "task_id": request.task_id, "ok": True, "method": request.method, "model": request.model, "q": q,
+            # who really made the plan, and why it is not the method's own (None: it is)
+            "policy": plan.policy or request.method, "fallback": plan.fallback,
             "hops": hops,
             "predicted": {"latency_s": latency.total_s + overhead, "overhead_s": overhead,
                           "edge_s": latency.edge_s, "cloud_s": latency.cloud_s,
-                          "trans_s": latency.trans_s, "wait_s": latency.wait_s,
+                          "trans_s": latency.trans_s, "wait_s": latency.wait_s, "compute_s": latency.compute_s,
                           "cost": plan.cost.total, "reward": plan.reward},
             "paths": [{"src": t.src_ip, "dst": t.dst_ip,
                        "switches": [view.graph.nodes[f"s:{d:016x}"]["name"] for d in t.switches],

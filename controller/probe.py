@@ -184,6 +184,10 @@ class CapacityEstimator:
         self.window, self.jump = window, jump
         self._history = {}
 
+    def current(self, link):
+        history = self._history.get(link)
+        return statistics.median(history) if history else None
+
     def update(self, link, capacity_bps):
         history = self._history.setdefault(link, deque(maxlen=self.window))
         current = statistics.median(history) if history else None
@@ -194,3 +198,54 @@ class CapacityEstimator:
 
     def forget(self, link):
         self._history.pop(link, None)
+
+
+class ProbeSchedule:
+    """When each link is probed next: often while its capacity moves, rarely once it holds.
+
+    Every train costs link time and, on the userspace datapath, CPU of ovs-vswitchd's
+    one forwarding thread (measured: with every link probed each 2 s, the idle
+    testbed's ovs-vswitchd used 0.45 cores, and iperf through a 50 Mbit/s path got
+    41 Mbit/s instead of 48). So a link whose probes agree with its estimate (within
+    ``stable``) is probed half as often each time, down to once per ``max_interval``;
+    a new link, one whose probe disagreed or got lost, and every link after
+    :meth:`hurry` (someone changed rates) go back to ``min_interval``.
+    """
+
+    def __init__(self, min_interval=2.0, max_interval=30.0, stable=0.1):
+        if max_interval < min_interval:
+            raise ValueError("max_interval must be >= min_interval")
+        self.min_interval, self.max_interval, self.stable = min_interval, max_interval, stable
+        self._interval = {}
+        self._next = {}
+
+    def due(self, links, now):
+        """The links among ``links`` whose probe is due, most overdue first."""
+        for link in links:
+            self._next.setdefault(link, now)
+        return sorted((link for link in links if self._next[link] <= now), key=lambda link: self._next[link])
+
+    def sent(self, link, now):
+        """A train went out: not due again before its result or its loss."""
+        self._next[link] = now + self.max_interval
+
+    def result(self, link, now, previous_bps, measured_bps):
+        """A probe came back; ``previous_bps`` is the estimate before it (None: first)."""
+        held = previous_bps is not None and abs(measured_bps - previous_bps) <= self.stable * previous_bps
+        interval = min(2 * self._interval.get(link, self.min_interval), self.max_interval) if held \
+            else self.min_interval
+        self._interval[link] = interval
+        self._next[link] = now + interval
+
+    def lost(self, link, now):
+        self._interval[link] = self.min_interval
+        self._next[link] = now + self.min_interval
+
+    def hurry(self, now):
+        """Probe every link again soon, at the shortest interval."""
+        self._interval.clear()
+        self._next = {link: now for link in self._next}
+
+    def forget(self, link):
+        self._interval.pop(link, None)
+        self._next.pop(link, None)

@@ -55,6 +55,13 @@ class NorthboundController(ControllerBase):
         return Response(status=200 if reply["ok"] else 409, content_type="application/json",
                         charset="utf-8", text=json.dumps(reply))
 
+    @route("sdncep", PREFIX + "/measure", methods=["POST"])
+    def measure(self, req, **_kwargs):
+        """Link rates were changed by hand: probe every link again soon."""
+        self.app.probe_schedule.hurry(self.app.clock())
+        return Response(status=202, content_type="application/json", charset="utf-8",
+                        text=json.dumps({"probing": "every switch link, from now"}))
+
     @route("sdncep", PREFIX + "/calibration", methods=["GET"])
     def calibration(self, req, **_kwargs):
         planner = self.app.planner

@@ -166,6 +166,14 @@ class GlobalView:
     def switch_graph(self):
         return self.graph.subgraph(n for n, d in self.graph.nodes(data=True) if d["kind"] == "switch")
 
+    def switch_hops(self, src_dpid, dst_dpid):
+        """How many switches the shortest path from switch ``src_dpid`` to ``dst_dpid`` crosses
+        (1 for the same switch), or None if there is none."""
+        try:
+            return nx.shortest_path_length(self.switch_graph(), switch_id(src_dpid), switch_id(dst_dpid)) + 1
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            return None
+
     def next_hops_towards(self, dst_dpid):
         """{dpid: out_port} on a shortest-path tree towards switch ``dst_dpid``."""
         graph = self.switch_graph()

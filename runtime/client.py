@@ -65,8 +65,9 @@ class TaskResult:
         (serialisation + propagation + transfer); ``h{i}_recv_s``: first to last byte;
         ``h{i}_queue_s``: waiting for the compute thread; ``h{i}_compute_s``: model.run;
         ``h{i}_send_wait_s``: compute end -> send start; ``result_net_s``: last send
-        start -> result received; ``h{i}_sent_at``/``h{i}_arrived_at``: when the
-        transfer into hop i started and ended (epoch s).  Cross-host terms assume
+        start -> result received; ``h{i}_sent_at``, ``h{i}_first_byte_at`` and
+        ``h{i}_arrived_at``: when the transfer into hop i was sent, and when its first
+        and last byte arrived (epoch s).  Cross-host terms assume
         synchronised clocks (true for Mininet hosts, which share the kernel clock).
         """
         out: dict = {}
@@ -76,6 +77,7 @@ class TaskResult:
             out[f"h{i}_name"] = s.name
             out[f"h{i}_range"] = f"{s.start}-{s.end}"
             out[f"h{i}_sent_at"] = prev_send
+            out[f"h{i}_first_byte_at"] = s.recv_start or math.nan
             out[f"h{i}_arrived_at"] = s.recv_end or math.nan
             out[f"h{i}_net_s"] = s.recv_end - prev_send if s.recv_end else math.nan
             out[f"h{i}_recv_s"] = s.recv_end - s.recv_start if s.recv_start else math.nan

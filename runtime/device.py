@@ -183,6 +183,7 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
                 records.append(_failed(base, "no_plan", str(exc)))
                 continue
             base.update(plan=str(plan), q=reply.get("q"), plan_rtt_s=time.time() - arrived,
+                        policy=reply.get("policy"), fallback=reply.get("fallback"),
                         controller_overhead_s=reply.get("controller_overhead_s"),
                         flows_confirmed=reply.get("flows_confirmed"),
                         overhead_parts_s=reply.get("overhead_parts_s"),

@@ -458,12 +458,12 @@ class Worker:
         x = f.tensor()
         if x.dtype != torch.float32:
             x = x.float()
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.thread_time()
         with torch.inference_mode():
             out = model.run(x, hop.start, hop.end)
         f.payload = b""  # drop the input buffer now
         if self.pacer is not None:
-            self._hold(f.model, hop, started)
+            self._hold(f.model, hop, started, time.thread_time() - cpu_started)
         stage = dataclasses.replace(stage, compute_end=time.time())
         if f.hop_index + 1 < len(f.hops):
             nxt = f.hops[f.hop_index + 1]
@@ -490,14 +490,19 @@ class Worker:
         self._count("done")
         self._enqueue(_Outgoing(f.reply_to, res, stage, tensor))
 
-    def _hold(self, model: str, hop, started: float) -> None:
-        """Paced: keep the result until the emulated node would have finished the hop."""
+    def _hold(self, model: str, hop, started: float, cpu_s: float) -> None:
+        """Paced: keep the result until the emulated node would have finished the hop.
+        ``cpu_s`` is the CPU time the real layers took (an overrun with little of it
+        waited for a core)."""
         emulated = self.pacer.emulated_s(model, hop.start, hop.end)
         real = time.monotonic() - started
         with self._lock:
             self.pace_stats.record(real, emulated)
         if real < emulated:
             self._stop.wait(started + emulated - time.monotonic())
+        else:
+            log.warning("%s: overrun: %s %d-%d took %.1f ms of real compute (%.1f ms of CPU), emulated %.1f ms",
+                        self.name, model, hop.start, hop.end, 1000 * real, 1000 * cpu_s, 1000 * emulated)
 
     # ------------------------------------------------------------------ send
     def _enqueue(self, item: _Outgoing, block: bool = True) -> None:

@@ -6,15 +6,17 @@ run, that the isolation held. Per cell of a live run this reports:
 * per node, the share of its hops whose real compute took longer than the paced
   (emulated) time: **overruns**, counted by the workers (runtime.pacing);
 * per link, the rate the tensor transfers achieved while the link carried them
-  (the bytes on the wire over the time any transfer was on it) against the rate
-  the link was shaped to. A transfer is charged to the first link on its path with
+  (the bytes on the wire over the time any transfer's bytes were arriving: from
+  its first byte to its last, at the receiver) against the rate the link was
+  shaped to. A transfer is charged to the first link on its path with
   the lowest shaped rate (its bottleneck); payload bytes are counted with their
-  TCP/IP/Ethernet framing (1514 wire bytes per 1448 of payload), as htb counts them;
+  TCP/IP/Ethernet framing (9014 bytes on the wire per 8948 of payload with the
+  testbed's jumbo frames), as htb counts them;
 * the controller's overhead (plan request to flows installed), p50 and p99.
 
-A cell whose overruns exceed 1% of a node's hops, or where a link delivered under
+A cell whose overruns exceed 1% of its paced hops, or where a link delivered under
 90% of its rate while busy, is marked "emulation overloaded", and the report names
-the node or link.
+the nodes that overran or the link.
 """
 
 import functools
@@ -23,7 +25,7 @@ import statistics
 OVERRUN_LIMIT = 0.01
 RATE_LIMIT = 0.90
 MIN_BUSY_S = 0.25          # a link busier than this in a cell is judged
-WIRE_PER_PAYLOAD = 1514 / 1448
+WIRE_PER_PAYLOAD = 9014 / 8948   # a jumbo frame (topologies.nodes.MTU) over its TCP payload
 WAN = frozenset(("c1", "g1"))
 
 
@@ -50,7 +52,7 @@ def transfers(record, rates):
             break  # the rest is the result's way back
         switches = paths[i]["switches"]
         shaped = [(rates[frozenset(pair)], pair) for pair in zip(switches, switches[1:]) if frozenset(pair) in rates]
-        start, end = record.get(f"h{i}_sent_at"), record.get(f"h{i}_arrived_at")
+        start, end = record.get(f"h{i}_first_byte_at"), record.get(f"h{i}_arrived_at")
         if not shaped or start is None or end is None or not end > start:
             continue
         slowest = min(rate for rate, _ in shaped)
@@ -108,12 +110,16 @@ def cell_fidelity(records, runs, rates):
     nodes = node_fidelity(runs)
     links = link_fidelity(records, rates) if rates is not None else {}
     overhead = sorted(r["controller_overhead_s"] for r in records if r.get("controller_overhead_s") is not None)
-    reasons = [f"node {name}: {n['overruns']} of {n['hops']} hops overran ({n['share']:.1%})"
-               for name, n in nodes.items() if n["share"] > OVERRUN_LIMIT]
+    hops = sum(n["hops"] for n in nodes.values())
+    overruns = sum(n["overruns"] for n in nodes.values())
+    reasons = []
+    if hops and overruns / hops > OVERRUN_LIMIT:
+        reasons.append(f"{overruns} of {hops} paced hops overran ({overruns / hops:.1%}): "
+                       + ", ".join(f"{name} {n['overruns']}/{n['hops']}" for name, n in nodes.items() if n["overruns"]))
     reasons += [f"link {name}: {l['achieved_mbps']:.1f} of {l['configured_mbps']:g} Mbit/s while busy "
                 f"({l['ratio']:.0%})" for name, l in links.items()
                 if l["ratio"] is not None and l["busy_s"] >= MIN_BUSY_S and l["ratio"] < RATE_LIMIT]
-    return {"nodes": nodes, "links": links,
+    return {"nodes": nodes, "links": links, "paced_hops": hops, "overruns": overruns,
             "overhead_p50_s": statistics.median(overhead) if overhead else None,
             "overhead_p99_s": overhead[min(len(overhead) - 1, round(0.99 * (len(overhead) - 1)))] if overhead else None,
             "overloaded": bool(reasons), "reasons": reasons}

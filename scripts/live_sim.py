@@ -62,8 +62,8 @@ def replay_cell(rows, spec, wan_mbit, calibration, agents=""):
             sim = topology.sim_config(model, bw_mbps=float(wan_mbit))
             arrivals = [Arrival(r["arrival_s"], r["device"], r["model"], task_id=f"{r['device']}:{r['seq']}")
                         for r in round_rows]
-            for arrival, _plan, latency in replay(policy, arrivals, sim, _store(), CostConfig(), cal):
-                device, seq = arrival.task_id.split(":")
-                by_task[(round_no, device, int(seq))] = latency
+            for task in replay(policy, arrivals, sim, _store(), CostConfig(), cal):
+                device, seq = task.arrival.task_id.split(":")
+                by_task[(round_no, device, int(seq))] = task.latency_s
         out[method] = {"median_s": statistics.median(by_task.values()), "by_task": by_task}
     return out

@@ -23,17 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # repo root, rela
 
 import numpy as np  # noqa: E402
 
-from agents.registry import build_baselines  # noqa: E402
 from agents.calibration import MODELS, ProfileStore  # noqa: E402
 from agents.complexity import ComplexityPredictor, train_predictor  # noqa: E402
 from agents.config import CostConfig, SimConfig  # noqa: E402
 from agents.cost import Plan  # noqa: E402
 from agents.dqn import Agent, Args, SdnCepPolicy, train  # noqa: E402
 from agents.evaluation import run_cell  # noqa: E402
+from agents.registry import BASELINES as PAPER_BASELINES, build_baselines  # noqa: E402
 
 BWS = (1, 2, 5, 10, 20, 50, 100)
 TASKS = (10, 50, 100, 200)
-BASELINES = ("only-cloud", "only-edge", "neurosurgeon", "dpto", "random")
+BASELINES = PAPER_BASELINES + ("random",)
 
 
 def get_predictor(path: Path) -> ComplexityPredictor:

@@ -28,7 +28,8 @@ from mininet.net import Mininet  # noqa: E402
 from mininet.node import OVSSwitch  # noqa: E402
 from mininet.topo import Topo  # noqa: E402
 
-from topologies.nodes import EdgeCloudHost, NetemUnavailable, ShapedLink, SocketRemoteController  # noqa: E402
+from topologies.nodes import (PACED_SHARES_PER_CORE, EdgeCloudHost, NetemUnavailable, ShapedLink,  # noqa: E402
+                              SocketRemoteController, pin_process)
 from topologies.ovs import OvsDaemons, OvsError  # noqa: E402
 from topologies.schedule import ScheduleError, ScheduleRunner, load_trace  # noqa: E402
 from topologies.spec import CPU_PERIOD_US, SpecError, TopologySpec, dpid_of  # noqa: E402
@@ -42,14 +43,19 @@ class EdgeCloudTopo(Topo):
         self.spec = spec
         for name in spec.switches():
             self.addSwitch(name, dpid=dpid_of(name), protocols="OpenFlow13")
-        spec.check_budget()
+        demand = spec.check_budget()
+        worker_cpus, other_cpus = spec.cpu_sets()
         for name, role, cores in spec.hosts():
             paced = spec.paced and role != "device"
+            placement = {}
+            if worker_cpus:
+                placement = ({"cpus": worker_cpus, "shares": max(2, round(PACED_SHARES_PER_CORE * demand[name]))}
+                             if paced else {"cpus": other_cpus})
             self.addHost(name, cls=EdgeCloudHost, role=role, cores_limit=cores, heartbeat=heartbeat,
                          period_us=CPU_PERIOD_US,
                          worker_port=spec.worker_port, worker_models=spec.worker_models,
                          first=spec.hosts_first and role != "device",
-                         pace=cores if paced else None, pace_jitter=spec.compute_jitter)
+                         pace=cores if paced else None, pace_jitter=spec.compute_jitter, **placement)
         for a, b, mbit, _kind in spec.links():
             self.addLink(a, b, cls=ShapedLink, **({"bw": mbit} if mbit else {}))
 
@@ -69,6 +75,16 @@ def share_wan_per_sender(net):
         for intf in (link.intf1, link.intf2):
             if intf.params.get("bw"):
                 intf.share_per_source(senders)
+
+
+def place_infrastructure(spec, pids):
+    """Keep ovs-vswitchd and the controller (``pids``) off the paced workers' cores
+    (topologies.spec: cpu_split). Returns the cores they may use, or None."""
+    _workers, others = spec.cpu_sets()
+    if others:
+        for pid in pids:
+            pin_process(pid, others)
+    return others
 
 
 def make_net(spec, controller_ip="127.0.0.1", controller_port=6653, heartbeat=True):
@@ -122,7 +138,8 @@ def main(argv=None):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with OvsDaemons():
+        with OvsDaemons() as ovs:
+            place_infrastructure(spec, ovs.running_pids().values())
             net = make_net(spec, host, int(port or 6653))
             try:
                 net.build()

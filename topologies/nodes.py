@@ -2,8 +2,8 @@
 
 - ``ShapedIntf``/``ShapedLink``: htb bandwidth shaping like TCLink, with an explicit
   quantum (no "quantum is big" noise), TX offload off on both ends (TCP between
-  hosts stalls on the userspace datapath otherwise), and a clear refusal of
-  delay/loss, which need the netem qdisc this kernel lacks.
+  hosts stalls on the userspace datapath otherwise), jumbo frames (``MTU``), and a
+  clear refusal of delay/loss, which need the netem qdisc this kernel lacks.
 - ``EdgeCloudHost``: a CPULimitedHost whose CPU limit is given in cores and which
   runs the heartbeat agent (topologies.host_agent) inside its own cgroup. A paced
   host (topologies.spec: ``compute: paced``) has no CPU quota: its worker runs the
@@ -18,15 +18,36 @@ from pathlib import Path
 from mininet.link import TCIntf, TCLink
 from mininet.log import error
 from mininet.node import CPULimitedHost, RemoteController
-from mininet.util import numCores
+from mininet.util import numCores, quietRun
 
-from topologies.schedule import htb_change_commands
+from topologies.schedule import HTB_OPTIONS, htb_change_commands
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = Path(os.environ.get("SDNCEP_RUN_DIR", REPO_ROOT / "run")) / "logs"
 # cgroup cpu.shares of a host with hosts_first. Every other cgroup has the default
 # 1024, and so (under autogroup scheduling) has every session, ovs-vswitchd's too.
 FIRST_CPU_SHARES = 65536
+# cgroup cpu.shares of a paced host per core it keeps busy at full load: on the
+# workers' own cores, CFS then gives each node a share of the CPU in proportion to
+# its need, so that (in the fluid limit) each keeps up while together they need at
+# most those cores.
+PACED_SHARES_PER_CORE = 10240
+
+
+def pin_process(pid, cpus):
+    """Keep every thread of process ``pid`` on the machine's cores ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), set(cpus))
+        except (ProcessLookupError, FileNotFoundError):
+            continue  # a thread that just ended
+
+
+# Every link carries jumbo frames. ovs-vswitchd's userspace datapath forwards the
+# packets of every port in one thread, at a cost per packet and per switch hop:
+# with 1500-byte frames two 100 Mbit/s transfers crossing four switches at once got
+# 60 and 75 Mbit/s, with 9000-byte frames 96 and 98 (iperf3, docs/testbed.md).
+MTU = 9000
 
 
 class NetemUnavailable(RuntimeError):
@@ -40,7 +61,11 @@ class ShapedIntf(TCIntf):
                 f"{self.name}: link delay/jitter/loss need the tc 'netem' qdisc, which this kernel "
                 "does not have; remove them (bandwidth shaping with bw= works)")
         params["txo"] = False
-        return super().config(bw=bw, **params)
+        result = super().config(bw=bw, **params)
+        output = self.cmd(f"ip link set {self.name} mtu {MTU}")
+        if output.strip():
+            raise RuntimeError(f"{self.name}: cannot set MTU {MTU}: {output.strip()}")
+        return result
 
     def bwCmds(self, bw=None, **_params):
         if bw is None:
@@ -50,7 +75,7 @@ class ShapedIntf(TCIntf):
             return [], " root "
         return (["%s qdisc add dev %s root handle 5:0 htb default 1",
                  "%s class add dev %s parent 5:0 classid 5:1 htb "
-                 + f"rate {bw}Mbit burst 15k quantum 1514"], " parent 5:1 ")
+                 + f"rate {bw}Mbit {HTB_OPTIONS}"], " parent 5:1 ")
 
     def share_per_source(self, source_ips):
         """Share the shaped rate fairly between traffic from each of ``source_ips``.
@@ -62,7 +87,7 @@ class ShapedIntf(TCIntf):
         kernel has none. Re-rating the link later needs no change here: the leaves'
         ceilings are above any link rate.
         """
-        leaf = "htb rate 8kbit ceil 1000Mbit burst 15k quantum 1514"
+        leaf = f"htb rate 8kbit ceil 1000Mbit {HTB_OPTIONS}"
         commands = [f"tc class add dev {self.name} parent 5:1 classid 5:9 {leaf}"]
         for index, ip in enumerate(source_ips):
             commands += [f"tc class add dev {self.name} parent 5:1 classid 5:{10 + index:x} {leaf}",
@@ -101,15 +126,25 @@ class EdgeCloudHost(CPULimitedHost):
         self.service = None
 
     def config(self, cores_limit=None, role="device", heartbeat=True, worker_port=None,
-               worker_models="all", first=False, pace=None, pace_jitter=False, **params):
+               worker_models="all", first=False, pace=None, pace_jitter=False, cpus=None, shares=None,
+               **params):
         """``pace``: emulate this many cores by pacing (no CPU quota), else ``cores_limit``
-        as a CFS quota."""
+        as a CFS quota. ``cpus``: the machine's cores it may run on; ``shares``: its
+        cgroup's CPU weight (topologies.spec: cpu_split)."""
         self.pace, self.pace_jitter = pace, pace_jitter
         if cores_limit is not None and pace is None:
             params["cpu"] = min(cores_limit / numCores(), 1.0)
         result = super().config(**params)
+        # Pooled connections keep their congestion window across idle gaps, as RPC
+        # servers are commonly tuned: otherwise each tensor sent after 200 ms of quiet
+        # restarts slow start and leaves its link idle for its first round trips.
+        self.cmd("sysctl -qw net.ipv4.tcp_slow_start_after_idle=0")
         if first:  # its quota ahead of the switches' CPU (topologies.spec: hosts_first)
             self.cgroupSet("shares", FIRST_CPU_SHARES)
+        if shares is not None:
+            self.cgroupSet("shares", shares)
+        if cpus:
+            self.pin(cpus)
         self.role = role
         self.worker_port = worker_port if role in ("edge", "cloud") else None
         if self.worker_port:
@@ -117,6 +152,15 @@ class EdgeCloudHost(CPULimitedHost):
         elif heartbeat:
             self.start_service(self._agent_command())
         return result
+
+    def pin(self, cpus):
+        """Run this host (its cgroup) on the machine's cores ``cpus`` only."""
+        cpuset = ",".join(str(c) for c in cpus)
+        for command in (f"cgset -r cpuset.cpus={cpuset} /{self.name}", f"cgset -r cpuset.mems=0 /{self.name}",
+                        f"cgclassify -g cpuset:/{self.name} {self.pid}"):
+            output = quietRun(command)
+            if output.strip():
+                raise RuntimeError(f"{command!r} failed: {output.strip()}")
 
     def _cgroup_root(self):
         return f"/proc/{os.getpid()}/root/sys/fs/cgroup"

@@ -78,10 +78,14 @@ def wifi_trace(link, duration_s, seed=0, step_s=1.0, mean_mbit=30.0, low_mbit=2.
     return changes
 
 
+# The links carry jumbo frames (topologies.nodes.MTU): htb's quantum is one whole frame
+# (9000 bytes of IP and the Ethernet header), its bucket holds more than one.
+HTB_OPTIONS = "burst 15k quantum 9014"
+
+
 def htb_change_commands(interface, mbit):
-    """tc commands re-rating an interface shaped by topologies.links.ShapedIntf."""
-    return [f"tc class change dev {interface} parent 5:0 classid 5:1 htb rate {mbit}Mbit "
-            f"burst 15k quantum 1514"]
+    """tc commands re-rating an interface shaped by topologies.nodes.ShapedIntf."""
+    return [f"tc class change dev {interface} parent 5:0 classid 5:1 htb rate {mbit}Mbit {HTB_OPTIONS}"]
 
 
 class ScheduleRunner(threading.Thread):

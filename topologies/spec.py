@@ -22,14 +22,14 @@ is emulated is ``compute``:
   server, as long as the machine keeps up; the budget check below refuses a
   topology it could not keep up with, and the workers count the hops where it
   did not (overruns). The default nodes are Pi-class edges (0.15, 0.2 and 0.1
-  cores) and a cloud of half a core: about 0.8 cores at full load.
+  cores) and a cloud of 0.35 cores: about 0.6 cores at full load.
 * ``cgroup``: each host gets a CFS quota of that many cores (Mininet's
   CPULimitedHost). Emulated nodes that compute at the same time then share the
   machine's cores with OVS and each other, and run slower than their quotas
   promise when the machine has few cores (30-80% slower on two).
 
 Budget check (:meth:`TopologySpec.check_budget`): at full load a paced node keeps
-its real time over its emulated time busy (0.5 cores for a cloud of 0.5 cores,
+its real time over its emulated time busy (0.28 cores for the default cloud,
 0.07 for an edge node of 0.1); the paced nodes together may ask for at most
 ``compute_budget`` of the machine's cores, the rest being left to OVS, the
 controller and the devices.
@@ -64,7 +64,7 @@ class TopologySpec:
     access_switches: int = 2
     devices: int = 2
     edge_cores: tuple = DEFAULT_EDGE_CORES
-    cloud_cores: float = 0.5
+    cloud_cores: float = 0.35
     wan_mbit: float = 50.0
     fabric_mbit: float = 100.0
     access_mbit: float = 100.0
@@ -77,6 +77,7 @@ class TopologySpec:
     compute: str = "paced"        # how node speeds are emulated: paced | cgroup
     compute_jitter: bool = False  # paced: draw segment times from the profiles' spread
     compute_budget: float = 0.5   # paced: share of the machine's cores the nodes may keep busy
+    cpu_split: bool = True        # paced: the workers get the last core(s), OVS, controller, devices the rest
 
     def __post_init__(self):
         if self.delay or self.loss:
@@ -99,6 +100,8 @@ class TopologySpec:
             raise SpecError(f"compute must be one of {list(COMPUTE_MODES)}, got {self.compute!r}")
         if not isinstance(self.compute_jitter, bool):
             raise SpecError(f"compute_jitter must be true or false, got {self.compute_jitter!r}")
+        if not isinstance(self.cpu_split, bool):
+            raise SpecError(f"cpu_split must be true or false, got {self.cpu_split!r}")
         if (not isinstance(self.compute_budget, (int, float)) or isinstance(self.compute_budget, bool)
                 or not 0.05 <= self.compute_budget <= 1):
             raise SpecError(f"compute_budget must be a share of the machine's cores in 0.05..1, "
@@ -162,6 +165,22 @@ class TopologySpec:
                 f"slower (edge_cores, cloud_cores), use fewer, or run on a machine with more cores")
         return demand
 
+    def cpu_sets(self, machine_cores=None, store=None):
+        """(cores of the paced workers, cores of everything else) with ``cpu_split``, else
+        (None, None). The workers get as many of the machine's last cores as they would
+        keep busy at full load (at least one), the rest go to ovs-vswitchd, the
+        controller and the devices: on the userspace datapath ovs-vswitchd's one
+        forwarding thread spins a core while a shaped link is full, and a worker it
+        preempts overruns its emulated time."""
+        import math
+        import os
+        cores = machine_cores or os.cpu_count() or 1
+        demand = sum(self.paced_demand(store).values())
+        if not (self.cpu_split and demand and cores >= 2):
+            return None, None
+        workers = min(cores - 1, max(1, math.ceil(demand)))
+        return tuple(range(cores - workers, cores)), tuple(range(cores - workers))
+
     def sim_config(self, model="alexnet", **overrides):
         """The simulator set up like this testbed (agents.config.SimConfig): the same node
         speeds, each device's uplink, the fabric between edge nodes; the WAN rate is
@@ -176,8 +195,20 @@ class TopologySpec:
                       for name, role, cores in self.hosts() if role == "edge")
         settings = dict(model=model, edges=edges, cloud_share=self.cloud_cores, bw_mbps=self.wan_mbit,
                         bw_range_mbps=None, lan_mbps=lan, devices=self.devices,
-                        uplink_mbps=self.access_mbit)
+                        uplink_mbps=self.access_mbit, distances=self.distances())
         return SimConfig(**dict(settings, **overrides))
+
+    def distances(self):
+        """(device, node, switches on the shortest path between them) for every device and
+        edge or cloud node, as the controller's view counts them."""
+        import networkx as nx
+        switches = set(self.switches())
+        graph = nx.Graph([(a, b) for a, b, *_ in self.links() if a in switches and b in switches])
+        attached = {a if b in switches else b: b if b in switches else a
+                    for a, b, *_ in self.links() if (a in switches) != (b in switches)}
+        return tuple((device, node, nx.shortest_path_length(graph, attached[device], attached[node]) + 1)
+                     for device, role, _ in self.hosts() if role == "device"
+                     for node, other, _ in self.hosts() if other != "device")
 
     def cores_of_edge(self, index):
         """CPU cores of edge host ``index`` (0-based); the list repeats if shorter."""

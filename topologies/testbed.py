@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from topologies.edge_cloud import link_setter, make_net, share_wan_per_sender
+from topologies.edge_cloud import link_setter, make_net, place_infrastructure, share_wan_per_sender
 from topologies.ovs import DEFAULT_RUN_DIR, INFRA_NICE, OvsDaemons
 
 # The controller would answer from a machine of its own. Here a plan request that
@@ -108,6 +108,7 @@ class Testbed:
                  *self.controller_args, "controller.app"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_until(self._rest_up, timeout=30, what="the controller's REST API")
+        place_infrastructure(self.spec, [*self.ovs.running_pids().values(), self.ryu.pid])
         self.net = make_net(self.spec, "127.0.0.1", self.ofp_port, heartbeat=self.heartbeat)
         self.net.build()
         self.net.start()
@@ -143,8 +144,8 @@ class Testbed:
             body = reply.read().decode()
             return json.loads(body) if reply.headers.get_content_type() == "application/json" else body
 
-    def rest_put(self, path, payload, timeout=5):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.rest_port}{path}", method="PUT",
+    def rest_put(self, path, payload, timeout=5, method="PUT"):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.rest_port}{path}", method=method,
                                          data=json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=timeout) as reply:
@@ -190,8 +191,11 @@ class Testbed:
                 and (not capacities or all(l["capacity_mbps"] for l in switch_links))
                 and len([n for n in view["nodes"] if n["alive"]]) == hosts)
 
-    def set_link_rate(self, a, b, mbit):
+    def set_link_rate(self, a, b, mbit, remeasure=False):
+        """Re-rate link a-b; with ``remeasure``, ask the controller to probe again now."""
         link_setter(self.net)((a, b), mbit)
+        if remeasure:
+            self.rest_put("/sdncep/v1/measure", None, method="POST")
 
     def link_view(self, a, b):
         return next(l for l in self.rest("/sdncep/v1/links") if (l["src"], l["dst"]) == (a, b))

@@ -54,7 +54,7 @@ def test_summary_verdict_fidelity_and_files(tmp_path):
                  emulated_s=5.0)]
     summary = live_report.write_all(records, tmp_path, fidelity_runs=runs)
     (cell,) = summary["cells"]
-    assert cell["fidelity"]["overloaded"] and "node e2: 2 of 50 hops" in cell["fidelity"]["reasons"][0]
+    assert cell["fidelity"]["overloaded"] and "2 of 100 paced hops overran (2.0%): e2 2/50" in cell["fidelity"]["reasons"][0]
     (seed,) = summary["verdict"]
     assert seed["baselines"]["dpto"] == {"cells": 1, "won": 1, "ok": True}
     assert seed["baselines"]["only-cloud"]["cells"] == 0 and seed["near_oracle"] == 1
@@ -73,14 +73,14 @@ def test_link_fidelity_charges_transfers_to_their_bottleneck_while_busy():
     rows = []
     for i, start in enumerate((0.0, 0.2, 2.0)):   # two overlap: the WAN is busy from 0 to 2 * T + 0.2
         rows.append(record("only-cloud", 1.0, seq=i, paths=[{"switches": ["a1", "l1", "c1", "g1"]}],
-                           h0_name="cloud", h0_range="0-11", h0_sent_at=start,
+                           h0_name="cloud", h0_range="0-11", h0_first_byte_at=start,
                            h0_arrived_at=start + (2 * bits / 10e6 if i < 2 else bits / 10e6)))
     links = live_fidelity.link_fidelity(rows, rates)
     assert set(links) == {"c1-g1"}                    # not the faster links on the way
     wan = links["c1-g1"]
     assert wan["transfers"] == 3 and wan["ratio"] == pytest.approx(3 * bits / 10e6 / wan["busy_s"] / 1, rel=1e-9)
     assert wan["busy_s"] == pytest.approx(0.2 + 2 * bits / 10e6 + bits / 10e6)
-    slow = [dict(r, h0_arrived_at=r["h0_sent_at"] + 3 * bits / 10e6) for r in rows[2:]]
+    slow = [dict(r, h0_arrived_at=r["h0_first_byte_at"] + 3 * bits / 10e6) for r in rows[2:]]
     verdict = live_fidelity.cell_fidelity(slow, [], rates)
     assert verdict["overloaded"] and "link c1-g1" in verdict["reasons"][0]
 

@@ -85,3 +85,27 @@ def test_estimator_median_and_jump_reset():
     assert est.update(LINK, 60e6) == 55e6      # within 25%: smoothed
     assert est.update(LINK, 52e6) == 52e6      # median of three
     assert est.update(LINK, 10e6) == 10e6      # a jump shows at once
+
+
+def test_probe_schedule_backs_off_while_a_link_holds_and_hurries_after_a_change():
+    from controller.probe import ProbeSchedule
+    link = LinkKey(1, 1, 2, 1)
+    schedule = ProbeSchedule(min_interval=2.0, max_interval=16.0)
+    assert schedule.due([link], 0.0) == [link]            # new: at once
+    schedule.sent(link, 0.0)
+    assert schedule.due([link], 1.0) == []                # a train is out
+    schedule.result(link, 0.1, None, 50e6)                # first estimate: the shortest interval
+    assert schedule.due([link], 2.0) == [] and schedule.due([link], 2.1) == [link]
+    now, intervals = 2.1, []
+    for _ in range(5):                                    # agreeing probes: 4, 8, 16, 16, 16 s
+        schedule.result(link, now, 50e6, 51e6)
+        intervals.append(schedule._next[link] - now)
+        now = schedule._next[link]
+    assert intervals == pytest.approx([4.0, 8.0, 16.0, 16.0, 16.0])
+    schedule.result(link, now, 50e6, 10e6)                # the rate changed: back to 2 s
+    assert schedule._next[link] - now == pytest.approx(2.0)
+    schedule.result(link, now, 10e6, 10e6)
+    schedule.hurry(now + 1)
+    assert schedule.due([link], now + 1) == [link]
+    schedule.lost(link, now + 1)
+    assert schedule.due([link], now + 2.5) == [] and schedule.due([link], now + 3.0) == [link]

@@ -14,7 +14,7 @@ def test_default_layout_has_two_disjoint_paths_between_edges():
     assert nx.node_connectivity(graph, "l1", "l2") == 2
     assert [h for h, role, _ in spec.hosts() if role == "edge"] == ["e1", "e2", "e3"]
     assert [cores for _, role, cores in spec.hosts() if role == "edge"] == [0.15, 0.2, 0.1]
-    assert spec.compute == "paced" and spec.cloud_cores == 0.5
+    assert spec.compute == "paced" and spec.cloud_cores == 0.35
     assert ("c1", "g1", 50.0, "wan") in spec.links()
 
 
