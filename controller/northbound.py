@@ -29,6 +29,17 @@ def _error(status, message):
     return _json(status, {"error": message})
 
 
+def links_named(view, text):
+    """The directed links of ``text`` = 'a-b' (two switch names), or None for every link."""
+    if text is None:
+        return None
+    a, sep, b = text.partition("-")
+    links = view.links_between(a, b) if sep else []
+    if not links:
+        raise ValueError(f"link must name two adjacent switches as a-b, got {text!r}")
+    return links
+
+
 def respond(view, now, resource, query=None, name=None):
     query = dict(query or {})
     allowed = ALLOWED_QUERY.get(resource)

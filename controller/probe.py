@@ -241,10 +241,11 @@ class ProbeSchedule:
         self._interval[link] = self.min_interval
         self._next[link] = now + self.min_interval
 
-    def hurry(self, now):
-        """Probe every link again soon, at the shortest interval."""
-        self._interval.clear()
-        self._next = {link: now for link in self._next}
+    def hurry(self, now, links=None):
+        """Probe ``links`` (default: every link) again soon, at the shortest interval."""
+        for link in list(self._next) if links is None else links:
+            self._interval.pop(link, None)
+            self._next[link] = now
 
     def forget(self, link):
         self._interval.pop(link, None)

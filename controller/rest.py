@@ -57,10 +57,16 @@ class NorthboundController(ControllerBase):
 
     @route("sdncep", PREFIX + "/measure", methods=["POST"])
     def measure(self, req, **_kwargs):
-        """Link rates were changed by hand: probe every link again soon."""
-        self.app.probe_schedule.hurry(self.app.clock())
+        """Link rates were changed by hand: probe them again soon (``?link=a-b``: the
+        link between switches a and b, both ways; without it every switch link)."""
+        try:
+            links = northbound.links_named(self.app.view, req.GET.get("link"))
+        except ValueError as exc:
+            return Response(status=400, content_type="application/json", charset="utf-8",
+                            text=json.dumps({"error": str(exc)}))
+        self.app.probe_schedule.hurry(self.app.clock(), links)
         return Response(status=202, content_type="application/json", charset="utf-8",
-                        text=json.dumps({"probing": "every switch link, from now"}))
+                        text=json.dumps({"probing": "every switch link" if links is None else req.GET["link"]}))
 
     @route("sdncep", PREFIX + "/calibration", methods=["GET"])
     def calibration(self, req, **_kwargs):

@@ -79,6 +79,15 @@ class GlobalView:
             self.graph.remove_edge(src, dst)
             self.topology_version += 1
 
+    def links_between(self, name_a, name_b):
+        """probe.LinkKey of both directions of the link between the switches named
+        ``name_a`` and ``name_b`` (empty if there is none)."""
+        from controller.probe import LinkKey
+        names = {name_a, name_b}
+        return [LinkKey(self.graph.nodes[u]["dpid"], d["src_port"], self.graph.nodes[v]["dpid"], d["dst_port"])
+                for u, v, d in self.graph.edges(data=True)
+                if d["kind"] == "switch" and {self.graph.nodes[u]["name"], self.graph.nodes[v]["name"]} == names]
+
     def switch_links(self):
         """(src_dpid, dst_dpid, edge data) for every directed switch-to-switch link."""
         return [(self.graph.nodes[u]["dpid"], self.graph.nodes[v]["dpid"], d)

@@ -244,6 +244,12 @@ class Client:
             self._pool[addr] = s
         return s
 
+    def connect(self, addr: tuple[str, int]) -> None:
+        """Open the pooled connection to ``addr`` now, so the first task sent there does
+        not wait for TCP's handshake and the worker's new connection thread."""
+        with self._send_lock:
+            self._conn(addr)
+
     def submit(self, plan: Plan, x, topk: int = 1, want_logits: bool = False,
                wire_dtype: str = "float32", task_id: bytes | None = None) -> bytes:
         """Send one task; returns its 16-byte id (then call :meth:`wait`).

@@ -28,7 +28,7 @@ from controller.plan_protocol import (PLAN_PORT, PlanProtocolError, PlanRequest,
                                       encode_request)
 from runtime.client import Client, arrival_times
 from runtime.images import DEFAULT_NAMES, load_images
-from runtime.plan import Hop, Plan
+from runtime.plan import Hop, Plan, parse_addr
 
 log = logging.getLogger("runtime.device")
 ARRIVALS = ("poisson", "fixed", "batch")
@@ -142,10 +142,12 @@ def start_on_stdin():
 
 
 def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,
-        prefixlen=8, plan_timeout=2.0, tag=None, hops=(), start=time.time, prepared=None):
+        prefixlen=8, plan_timeout=2.0, tag=None, hops=(), start=time.time, prepared=None, connect=()):
     """Run ``count`` tasks; return one record per task. ``start()`` gives the time
     arrivals count from, once the device is set up (default: at once). ``prepared``:
-    (pictures, features) as :func:`load_prepared` gives them, else made here."""
+    (pictures, features) as :func:`load_prepared` gives them, else made here.
+    ``connect``: worker addresses to open connections to while setting up, as a device
+    that has run for a while has them."""
     pictures, features = prepared or prepare(images)
     offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
     channel = PlanChannel(ip, prefixlen, plan_timeout)
@@ -164,6 +166,11 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
                 records.append(_failed(base, "send_failed", str(exc)))
 
     with Client(listen=(ip, 0), reply_host=ip) as client:
+        for addr in connect:
+            try:
+                client.connect(addr)
+            except OSError as exc:   # the task that goes there will say so, as send_failed
+                log.warning("cannot connect to %s:%s now: %s", *addr, exc)
         sender = threading.Thread(target=send_loop, args=(client,), name="device-send", daemon=True)
         sender.start()
         t0 = start()
@@ -222,6 +229,7 @@ def main(argv=None):
     parser.add_argument("--hops", default="", help="with --method fixed: NODE:START-END[,...] chosen here")
     parser.add_argument("--out", required=True, help="JSON records file")
     parser.add_argument("--prepared", help="images and features written by save_prepared() (skips making them)")
+    parser.add_argument("--connect", default="", help="worker HOST:PORT list to connect to while setting up")
     parser.add_argument("--sync-start", action="store_true",
                         help="once set up, print 'ready' and read the start time (epoch s) from stdin")
     args = parser.parse_args(argv)
@@ -233,6 +241,10 @@ def main(argv=None):
         PlanRequest("check", args.model, args.method, args.ip, hops=hops)
     except (ValueError, PlanProtocolError) as exc:
         parser.error(str(exc))
+    try:
+        connect = tuple(parse_addr(a) for a in filter(None, args.connect.split(",")))
+    except ValueError as exc:
+        parser.error(f"--connect: {exc}")
     images = tuple(args.images.split(","))
     prepared = None
     if args.prepared:
@@ -242,7 +254,7 @@ def main(argv=None):
             parser.error(f"--prepared {args.prepared}: {exc}")
     records = run(args.ip, args.method, args.model, args.count, args.arrivals, args.rate, args.seed,
                   args.timeout, images, args.prefixlen, tag=args.tag, hops=hops,
-                  start=start_on_stdin if args.sync_start else time.time, prepared=prepared)
+                  start=start_on_stdin if args.sync_start else time.time, prepared=prepared, connect=connect)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(records, handle, default=float)
     failed = sum(r["status"] != "ok" for r in records)

@@ -72,7 +72,8 @@ def draw_all(summary, records, out):
     if sweep:
         fig, ax = plt.subplots(figsize=(6, 4.2))
         rate = sweep[0]["key"]["rate"]
-        _latency_panel(ax, sweep, "wan_mbit", "WAN bandwidth (Mbit/s)", f"latency against bandwidth at {rate:g}/s per device")
+        _latency_panel(ax, sweep, "wan_mbit", "WAN bandwidth (Mbit/s)",
+                       f"latency against bandwidth at {rate:g}/s per device")
         ax.set_xscale("log")
         ax.legend(fontsize=7)
         fig.tight_layout()

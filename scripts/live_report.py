@@ -187,13 +187,15 @@ def latency_table(summary):
                 continue
             judged = live_stats.judged(pair)
             mark = "not counted" if judged is None else ("SDN-CEP faster" if judged else "not shown faster")
-            lines.append(f"  vs {label(other):<14} other plan {pair['pairs'] - pair['same_plan']:>3}/{pair['pairs']:<3} "
+            differ = pair["pairs"] - pair["same_plan"]
+            lines.append(f"  vs {label(other):<14} other plan {differ:>3}/{pair['pairs']:<3} "
                          f"diff {_ms(pair['median_diff_s']):>6} [{_ms(pair['ci_low_s'])}, {_ms(pair['ci_high_s'])}]"
                          f"  p = {pair['wilcoxon_p']:.2g}  {mark}")
     lines += ["", fidelity_table(summary), "", verdict_table(summary)]
     lines.append("Per method over the whole run: predicted-vs-measured MAPE, controller overhead p99, fallbacks:")
     for method, s in summary["methods"].items():
-        lines.append(f"  {label(method):<20} MAPE {_pct(s['mape']):>5}  overhead p99 {_ms(s['overhead_p99_s'], 1):>5} ms"
+        lines.append(f"  {label(method):<20} MAPE {_pct(s['mape']):>5}  "
+                     f"overhead p99 {_ms(s['overhead_p99_s'], 1):>5} ms"
                      f"  fallbacks {s['fallbacks']}  failed {s['failed']}/{s['n']}")
     lines.append(f"tasks without a result or an explicit error: {summary['lost_tasks']}")
     return "\n".join(lines)

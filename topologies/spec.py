@@ -66,7 +66,7 @@ class TopologySpec:
     edge_cores: tuple = DEFAULT_EDGE_CORES
     cloud_cores: float = 0.35
     wan_mbit: float = 50.0
-    fabric_mbit: float = 100.0
+    fabric_mbit: float = 200.0    # twice a device uplink: two devices' inputs to one node fit side by side
     access_mbit: float = 100.0
     lan_mbit: float = None
     delay: str = None

@@ -192,10 +192,10 @@ class Testbed:
                 and len([n for n in view["nodes"] if n["alive"]]) == hosts)
 
     def set_link_rate(self, a, b, mbit, remeasure=False):
-        """Re-rate link a-b; with ``remeasure``, ask the controller to probe again now."""
+        """Re-rate link a-b; with ``remeasure``, ask the controller to probe it again now."""
         link_setter(self.net)((a, b), mbit)
         if remeasure:
-            self.rest_put("/sdncep/v1/measure", None, method="POST")
+            self.rest_put(f"/sdncep/v1/measure?link={a}-{b}", None, method="POST")
 
     def link_view(self, a, b):
         return next(l for l in self.rest("/sdncep/v1/links") if (l["src"], l["dst"]) == (a, b))

@@ -41,3 +41,24 @@ def _wsgi(app):
     wsgi = WSGIApplication()
     wsgi.register(NorthboundController, {APP_KEY: app})
     return wsgi
+
+
+def test_measure_hurries_the_probes_of_one_link_or_all(app):
+    from controller.probe import LinkKey
+    app.wsgi_app = _wsgi(app)
+    for dpid, name in ((0x41, "g1"), (0x11, "c1"), (0x21, "l1")):
+        app.view.add_switch(dpid, 0.0, name=name)
+    wan, fabric = (LinkKey(0x11, 3, 0x41, 1), LinkKey(0x41, 1, 0x11, 3)), (LinkKey(0x21, 1, 0x11, 1),)
+    for link in wan + fabric:
+        app.view.add_link(link, 0.0)
+    schedule = app.probe_schedule
+    for link in wan + fabric:
+        schedule.result(link, app.clock(), 10e6, 10e6)    # agreeing probes: the next ones seconds off
+    post = lambda path: Request.blank(path, method="POST").get_response(app.wsgi_app)  # noqa: E731
+    reply = post("/sdncep/v1/measure?link=c1-g1")
+    assert reply.status_int == 202
+    due = schedule.due(list(wan + fabric), app.clock())
+    assert set(due) == set(wan)                             # the fabric link waits
+    assert post("/sdncep/v1/measure?link=c1-l9").status_int == 400
+    assert post("/sdncep/v1/measure").status_int == 202
+    assert set(schedule.due(list(wan + fabric), app.clock())) == set(wan + fabric)

@@ -12,7 +12,6 @@ from agents.config import CostConfig
 from agents.decision import FALLBACK_POLICY, NodeState, Snapshot, Task, decide, view_from_snapshot
 from agents.dqn import PerModelPolicy
 from agents.features import SlotError, action_mask, edge_slots, observe, slot_names
-from controller.heartbeat import Heartbeat
 from controller.plan_protocol import PlanRequest
 from controller.planner import Planner, PlanningError
 from tests.unit.test_world_parity import heartbeats, measured_view

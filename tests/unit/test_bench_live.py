@@ -67,15 +67,17 @@ def test_bad_levels_are_a_usage_error(capsys):
 
 def _warmup(compute_s, queue_s=0.0, status="ok", node="edge"):
     return {"status": status, "predicted_compute_s": 0.1 if node == "edge" else 0.05, "predicted_trans_s": 0.1,
-            "h0_net_s": 0.12, "h0_queue_s": queue_s, "h0_compute_s": compute_s, "result_net_s": 0.001,
+            "h0_net_s": 0.12, "h0_recv_s": 0.11, "h0_queue_s": queue_s, "h0_compute_s": compute_s,
+            "result_net_s": 0.001,
             "e2e_s": 0.12 + queue_s + compute_s + 0.001 + 0.005}
 
 
 def test_calibration_compares_measured_with_predicted_and_leaves_waits_out():
     samples = [("e1", _warmup(0.2, queue_s=0.1)), ("e1", _warmup(0.2, queue_s=0.3)),  # a slow node: they queued
-               ("cloud", _warmup(0.05, node="cloud")), ("cloud", _warmup(0.05, node="cloud")), ("e2", _warmup(9.0, status="timeout"))]
+               ("cloud", _warmup(0.05, node="cloud")), ("cloud", _warmup(0.05, node="cloud")),
+               ("e2", _warmup(9.0, status="timeout"))]
     calibration = calibration_of(samples)
     assert calibration["compute"] == {"e1": pytest.approx(2.0), "cloud": pytest.approx(1.0)}
-    assert calibration["network"] == pytest.approx(1.2)
-    assert calibration["overhead_s"] == pytest.approx(0.006)  # the result's way back too, not the time queued
+    assert calibration["network"] == pytest.approx(1.1)     # the bytes' arrival, not the send's set-up
+    assert calibration["overhead_s"] == pytest.approx(0.016)  # set-up and the result's way back, not the queue
     assert calibration_of([]) == {"compute": {}, "network": 1.0, "overhead_s": 0.0}

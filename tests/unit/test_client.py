@@ -237,3 +237,16 @@ def test_worker_and_client_cli_end_to_end(tmp_path, capsys):
             except subprocess.TimeoutExpired:
                 p.kill()
     assert all(p.returncode == 0 for p in procs)
+
+
+def test_connect_opens_the_pooled_connection_before_the_first_task():
+    with Worker(name="w", models=[TINY_NAME], model_factory=tiny_factory()) as worker, \
+            Client(("127.0.0.1", 0)) as client:
+        client.connect(worker.address)
+        deadline = time.monotonic() + 5
+        while worker.load()["connections"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.load()["connections"] == 1
+        plan = Plan(TINY_NAME, (Hop(*worker.address, 0, 4),))
+        assert client.infer(plan, np.zeros((1, 3, 8, 8), np.float32), timeout=10).status == "ok"
+        assert worker.load()["connections"] == 1       # the task went over the connection opened before

@@ -125,3 +125,25 @@ def test_budget_check_refuses_what_this_machine_cannot_pace():
     assert big.check_budget(machine_cores=32)               # a server has room for it
     assert TopologySpec(worker_port=9000, cloud_cores=1.0, compute="cgroup").check_budget(2) == {}
     assert TopologySpec(cloud_cores=1.0).check_budget(2) == {}   # no workers: nothing is paced
+
+
+def test_cpu_split_gives_the_paced_workers_the_last_cores():
+    spec = TopologySpec(worker_port=9000, worker_models="alexnet")
+    assert spec.cpu_sets(machine_cores=2) == ((1,), (0,))
+    assert spec.cpu_sets(machine_cores=32) == ((31,), tuple(range(31)))   # 0.6 cores of work: one core
+    assert TopologySpec(worker_port=9000, worker_models="alexnet", edge_cores=(0.5, 0.5, 0.5),
+                        compute_budget=1.0).cpu_sets(machine_cores=8) == ((6, 7), tuple(range(6)))
+    assert spec.cpu_sets(machine_cores=1) == (None, None)
+    assert TopologySpec(worker_port=9000, cpu_split=False).cpu_sets(machine_cores=2) == (None, None)
+    assert TopologySpec(worker_port=9000, compute="cgroup").cpu_sets(machine_cores=2) == (None, None)
+
+
+def test_sim_config_mirrors_the_testbed():
+    spec = TopologySpec(wan_mbit=20.0)
+    sim = spec.sim_config("resnet18")
+    assert sim.model == "resnet18" and sim.bw_mbps == 20.0 and sim.devices == 2 and sim.uplink_mbps == 100.0
+    assert [(e.name, e.share) for e in sim.edges] == [("e1", 0.15), ("e2", 0.2), ("e3", 0.1)]
+    assert sim.cloud_share == 0.35 and sim.lan_mbps == 100.0
+    assert ("d1", "e1", 2) in sim.distances and ("d2", "e1", 4) in sim.distances
+    with pytest.raises(SpecError, match="uplink of its own"):
+        TopologySpec(devices=3).sim_config()
