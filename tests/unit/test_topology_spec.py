@@ -143,7 +143,7 @@ def test_sim_config_mirrors_the_testbed():
     sim = spec.sim_config("resnet18")
     assert sim.model == "resnet18" and sim.bw_mbps == 20.0 and sim.devices == 2 and sim.uplink_mbps == 100.0
     assert [(e.name, e.share) for e in sim.edges] == [("e1", 0.15), ("e2", 0.2), ("e3", 0.1)]
-    assert sim.cloud_share == 0.35 and sim.lan_mbps == 100.0
+    assert sim.cloud_share == 0.35 and sim.lan_mbps == 200.0
     assert ("d1", "e1", 2) in sim.distances and ("d2", "e1", 4) in sim.distances
     with pytest.raises(SpecError, match="uplink of its own"):
         TopologySpec(devices=3).sim_config()
