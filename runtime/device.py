@@ -126,65 +126,81 @@ def parse_hops(text):
     return tuple(hops)
 
 
-def start_on_stdin():
-    """Say 'ready' on stdout, then read the start time (epoch seconds) from stdin.
+def start_on_stdin(lines=None):
+    """Say 'ready' on stdout, then read the start time (epoch seconds) from ``lines``.
 
     Lets a runner start several devices' arrival processes at the same instant,
     whatever each one's start-up took: every method then meets the same pattern of
     arrivals from all devices together, not only from each one.
     """
     print("ready", flush=True)
-    line = sys.stdin.readline()
+    line = (lines or sys.stdin).readline()
     try:
         return float(line)
     except ValueError:
         raise SystemExit(f"expected a start time on stdin, got {line.strip()!r}") from None
 
 
-def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,
-        prefixlen=8, plan_timeout=2.0, tag=None, hops=(), start=time.time, prepared=None, connect=()):
-    """Run ``count`` tasks; return one record per task. ``start()`` gives the time
-    arrivals count from, once the device is set up (default: at once). ``prepared``:
-    (pictures, features) as :func:`load_prepared` gives them, else made here.
-    ``connect``: worker addresses to open connections to while setting up, as a device
-    that has run for a while has them."""
-    pictures, features = prepared or prepare(images)
-    offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
-    channel = PlanChannel(ip, prefixlen, plan_timeout)
-    records, submitted = [], []
-    planned = 0  # tasks given a plan; those without a result yet are in flight
-    outbox = queue.Queue()
+class Device:
+    """An end device: its result listener, its plan channel and its pooled connections
+    to the workers, kept across runs (a device that has run for a while has them)."""
 
-    def send_loop(client):
-        # Sends run here, so that planning the next task never waits for the
-        # previous task's input to leave the device (one uplink: sends are serial).
-        while (item := outbox.get()) is not None:
-            base, arrived, plan, x = item
-            try:
-                submitted.append((base, arrived, client.submit(plan, x, topk=1)))
-            except (OSError, ValueError) as exc:
-                records.append(_failed(base, "send_failed", str(exc)))
-
-    with Client(listen=(ip, 0), reply_host=ip) as client:
+    def __init__(self, ip, prefixlen=8, plan_timeout=2.0, prepared=None, images=DEFAULT_NAMES, connect=()):
+        self.ip = ip
+        self.pictures, self.features = prepared or prepare(images)
+        self.channel = PlanChannel(ip, prefixlen, plan_timeout)
+        self.client = Client(listen=(ip, 0), reply_host=ip).start()
         for addr in connect:
             try:
-                client.connect(addr)
+                self.client.connect(addr)
             except OSError as exc:   # the task that goes there will say so, as send_failed
                 log.warning("cannot connect to %s:%s now: %s", *addr, exc)
-        sender = threading.Thread(target=send_loop, args=(client,), name="device-send", daemon=True)
+
+    def close(self):
+        self.client.close()
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def run(self, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, tag=None, hops=(),
+            start=time.time):
+        """Run ``count`` tasks; return one record per task. ``start()`` gives the time
+        arrivals count from (default: at once)."""
+        client, ip = self.client, self.ip
+        offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
+        records, submitted = [], []
+        planned, finished_before = 0, client.finished   # planned tasks without a result are in flight
+        outbox = queue.Queue()
+
+        def send_loop():
+            # Sends run here, so that planning the next task never waits for the
+            # previous task's input to leave the device (one uplink: sends are serial).
+            while (item := outbox.get()) is not None:
+                base, arrived, plan, x = item
+                try:
+                    submitted.append((base, arrived, client.submit(plan, x, topk=1)))
+                except (OSError, ValueError) as exc:
+                    records.append(_failed(base, "send_failed", str(exc)))
+
+        sender = threading.Thread(target=send_loop, name="device-send", daemon=True)
         sender.start()
         t0 = start()
         for i, offset in enumerate(offsets):
             if (delay := t0 + offset - time.time()) > 0:
                 time.sleep(delay)
-            name, x = pictures[i % len(pictures)]
+            name, x = self.pictures[i % len(self.pictures)]
             base = {"seq": i, "tag": tag, "method": method, "model": model, "image": name, "arrival_s": offset,
                     "task_id": f"{ip}-{uuid.uuid4().hex[:12]}"}
             arrived = time.time()
-            request = PlanRequest(base["task_id"], model, method, ip, features=features[name],
-                                  reply_port=client.reply_port, hops=hops, in_flight=planned - client.finished)
+            in_flight = planned - (client.finished - finished_before)
+            request = PlanRequest(base["task_id"], model, method, ip, features=self.features[name],
+                                  reply_port=client.reply_port, hops=hops, in_flight=in_flight)
             try:
-                reply = channel.request(request)
+                reply = self.channel.request(request)
                 plan = plan_from_reply(reply)
             except (PlanUnavailable, PlanProtocolError, KeyError, ValueError) as exc:
                 records.append(_failed(base, "no_plan", str(exc)))
@@ -209,8 +225,60 @@ def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=
                           e2e_s=result.t_done - arrived if result.status == "ok" else None)
             record.update(result.breakdown())
             records.append(record)
-    channel.close()
-    return sorted(records, key=lambda r: r["seq"])
+        return sorted(records, key=lambda r: r["seq"])
+
+
+def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,
+        prefixlen=8, plan_timeout=2.0, tag=None, hops=(), start=time.time, prepared=None, connect=()):
+    """One run of ``count`` tasks from a device set up for it (see :class:`Device`)."""
+    with Device(ip, prefixlen, plan_timeout, prepared, images, connect) as device:
+        return device.run(method, model, count, arrivals, rate, seed, timeout, tag, hops, start)
+
+
+RUN_FIELDS = {"method": str, "model": str, "count": int, "arrivals": str, "rate": (int, float), "seed": int,
+              "timeout": (int, float), "tag": str, "hops": str, "out": str}
+
+
+def run_command(line):
+    """A --serve command (one JSON object per line) as checked keyword arguments."""
+    try:
+        fields = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(fields, dict) or set(fields) - set(RUN_FIELDS):
+        raise ValueError(f"a command is a JSON object with keys among {sorted(RUN_FIELDS)}")
+    for key, kind in RUN_FIELDS.items():
+        if key in fields and (not isinstance(fields[key], kind) or isinstance(fields[key], bool)):
+            raise ValueError(f"{key} must be {kind}")
+    command = dict(fields)
+    missing = {"method", "model", "count", "out"} - set(command)
+    if missing:
+        raise ValueError(f"missing {sorted(missing)}")
+    if command["count"] < 1 or command.get("rate", 1.0) <= 0 or command.get("arrivals", "poisson") not in ARRIVALS:
+        raise ValueError("count must be >= 1, rate > 0 and arrivals one of " + ", ".join(ARRIVALS))
+    command["hops"] = parse_hops(command.get("hops", ""))
+    PlanRequest("check", command["model"], command["method"], "10.0.0.1", hops=command["hops"])
+    return command
+
+
+def serve(device, lines=None):
+    """Run one command per line of ``lines`` (:func:`run_command`): say 'ready', read the
+    start time, run, write the records to the command's ``out``, say 'done N FAILED'.
+    A bad command is answered 'error: ...' and the device goes on serving."""
+    lines = lines or sys.stdin
+    while line := lines.readline():
+        if not line.strip():
+            continue
+        try:
+            command = run_command(line)
+        except (ValueError, PlanProtocolError) as exc:
+            print(f"error: {exc}", flush=True)
+            continue
+        out = command.pop("out")
+        records = device.run(start=lambda: start_on_stdin(lines), **command)
+        with open(out, "w", encoding="utf-8") as handle:
+            json.dump(records, handle, default=float)
+        print(f"done {len(records)} {sum(r['status'] != 'ok' for r in records)}", flush=True)
 
 
 def main(argv=None):
@@ -227,13 +295,18 @@ def main(argv=None):
     parser.add_argument("--images", default=",".join(DEFAULT_NAMES))
     parser.add_argument("--tag", default=None, help="copied into every record (e.g. the bandwidth level)")
     parser.add_argument("--hops", default="", help="with --method fixed: NODE:START-END[,...] chosen here")
-    parser.add_argument("--out", required=True, help="JSON records file")
+    parser.add_argument("--out", help="JSON records file (required unless --serve)")
     parser.add_argument("--prepared", help="images and features written by save_prepared() (skips making them)")
     parser.add_argument("--connect", default="", help="worker HOST:PORT list to connect to while setting up")
     parser.add_argument("--sync-start", action="store_true",
                         help="once set up, print 'ready' and read the start time (epoch s) from stdin")
+    parser.add_argument("--serve", action="store_true",
+                        help="stay up and run one run per JSON line on stdin (runtime.device.run_command), "
+                             "keeping the result listener and the connections between runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if not args.serve and not args.out:
+        parser.error("--out is required unless --serve")
     if args.count < 1 or args.rate <= 0:
         parser.error("--count must be >= 1 and --rate > 0")
     try:
@@ -252,6 +325,10 @@ def main(argv=None):
             prepared = load_prepared(args.prepared, images)
         except (OSError, ValueError, KeyError) as exc:
             parser.error(f"--prepared {args.prepared}: {exc}")
+    if args.serve:
+        with Device(args.ip, args.prefixlen, prepared=prepared, images=images, connect=connect) as device:
+            serve(device)
+        return 0
     records = run(args.ip, args.method, args.model, args.count, args.arrivals, args.rate, args.seed,
                   args.timeout, images, args.prefixlen, tag=args.tag, hops=hops,
                   start=start_on_stdin if args.sync_start else time.time, prepared=prepared, connect=connect)

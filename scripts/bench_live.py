@@ -16,6 +16,7 @@ a summary (JSON) and figures (PNG) to --out, and prints the report.
 """
 
 import argparse
+import contextlib
 import functools
 import json
 import select
@@ -54,7 +55,7 @@ def settings(full):
         return {"loads": (2, 4, 6, 8), "wans": (10, 20), "per_cell": 30, "seeds": (0, 1, 2), "rounds": 1,
                 "arrivals": "poisson", "sweep_rate": 6, "sweep_wans": (5, 10, 20, 50), "sweep_per_cell": 20,
                 "models": ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2"), "wifi_s": 60}
-    return {"loads": (2, 8), "wans": (10, 20), "per_cell": 15, "seeds": (0,), "rounds": 1, "arrivals": "poisson",
+    return {"loads": (2, 6, 8), "wans": (10, 20), "per_cell": 12, "seeds": (0,), "rounds": 1, "arrivals": "poisson",
             "sweep_rate": 6, "sweep_wans": (), "sweep_per_cell": 0,
             "models": ("alexnet", "resnet18", "googlenet"), "wifi_s": 20}
 
@@ -76,15 +77,47 @@ def rounds_of(methods, per_cell, rounds):
 
 
 class LiveBench:
+    """Runs tasks on the testbed from long-lived devices (runtime.device --serve, one
+    process per device for the whole benchmark): their result listeners and their
+    connections to the workers stay up between runs, as a device's would."""
+
     def __init__(self, bed, out, model):
         self.bed, self.out, self.model = bed, out, model
         self.records = []
         self.fidelity = []   # per run and node: the paced workers' counters over that run
         self._pacing = {}
-        # every device run sends the same images: resize them and compute their
-        # features once, not in each of the ~100 device processes of a run
+        self._devices = {}
+        # every device sends the same images: resize them and compute their features once
         self.prepared = out / "prepared-images.npz"
         save_prepared(self.prepared)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """End the device processes (end of their commands)."""
+        for process in self._devices.values():
+            try:
+                process.stdin.close()
+                process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                process.kill()
+        self._devices.clear()
+
+    def _device(self, name):
+        process = self._devices.get(name)
+        if process is None or process.poll() is not None:
+            host = self.bed.net[name]
+            workers = ",".join(f"{self.bed.net[n].IP()}:{WORKER_PORT}" for n, role, _ in self.bed.spec.hosts()
+                               if role != "device")
+            process = host.popen([sys.executable, "-m", "runtime.device", "--serve", "--ip", host.IP(),
+                                  "--prepared", str(self.prepared), "--connect", workers], cwd=str(REPO),
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self._devices[name] = process
+        return process
 
     def run_tasks(self, method, count, cell, model=None, arrivals="poisson", rate=3.0, hops=None, timeout=180,
                   seed=0, devices=("d1",), round_no=0):
@@ -96,30 +129,24 @@ class LiveBench:
         tag = ":".join(str(v) for v in cell.values())
         runs = []
         for index, name in enumerate(devices):
-            host = self.bed.net[name]
             path = self.out / "raw" / f"{tag}-{method}-{model}-{count}-{name}-{len(self.records)}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            args = ["--ip", host.IP(), "--method", method, "--model", model, "--count", str(count),
-                    "--arrivals", arrivals, "--rate", str(rate), "--seed", str(seed + index), "--tag", tag,
-                    "--out", str(path), "--timeout", "60", "--sync-start", "--prepared", str(self.prepared)]
-            if hops:
-                args += ["--hops", hops]
-            args += ["--connect", ",".join(f"{self.bed.net[n].IP()}:{WORKER_PORT}" for n, role, _ in
-                                           self.bed.spec.hosts() if role != "device")]
-            process = host.popen([sys.executable, "-m", "runtime.device", *args], cwd=str(REPO),
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            command = {"method": method, "model": model, "count": count, "arrivals": arrivals, "rate": rate,
+                       "seed": seed + index, "tag": tag, "hops": hops or "", "timeout": 60, "out": str(path)}
+            process = self._device(name)
+            try:
+                process.stdin.write((json.dumps(command) + "\n").encode())
+                process.stdin.flush()
+            except OSError as exc:
+                raise TestbedError(f"device {name} is gone: {exc}") from None
             runs.append((name, path, process))
+        deadline = time.monotonic() + timeout
         start_together([process for _, _, process in runs], timeout=60)
         rows = []
         for name, path, process in runs:
-            try:
-                output, _ = process.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                output, _ = process.communicate()
-            if process.returncode != 0 or not path.exists():
-                text = output.decode(errors="replace")[-2000:]
-                raise TestbedError(f"device {name} run failed ({process.returncode}): {text}")
+            line = _line_starting(process, ("done", "error"), deadline)
+            if not line.startswith("done") or not path.exists():
+                raise TestbedError(f"device {name} run failed: {line or 'no answer'}")
             rows.extend(dict(row, **cell, model=model, device=name, round=round_no)
                         for row in json.loads(path.read_text()))
         self.records.extend(rows)
@@ -237,13 +264,20 @@ def start_together(processes, timeout, lead_s=0.05):
 
 
 def _says_ready(process, deadline):
+    return _line_starting(process, ("ready", "error"), deadline) == "ready"
+
+
+def _line_starting(process, starts, deadline):
+    """The first line of ``process``'s output that starts with one of ``starts`` ('' if
+    none comes by ``deadline`` or it exits); other lines are passed over."""
     while (left := deadline - time.monotonic()) > 0 and select.select([process.stdout], [], [], left)[0]:
         line = process.stdout.readline()
         if not line:
-            return False
-        if line.strip() == b"ready":
-            return True
-    return False
+            return ""
+        text = line.decode(errors="replace").strip()
+        if text.startswith(starts):
+            return text
+    return ""
 
 
 @functools.lru_cache(maxsize=None)
@@ -339,10 +373,10 @@ def main(argv=None):
            "topology": {k: v for k, v in spec.__dict__.items()}, "agents": args.agent or ""}
     try:
         conf = controller_config(out, args.agent, args.predictor)
-        with Testbed(spec, controller_args=["--config-file", str(conf)]) as bed:
+        with Testbed(spec, controller_args=["--config-file", str(conf)]) as bed, contextlib.ExitStack() as stack:
             print(f"testbed up; controller log {bed.controller_log}", flush=True)
             bed.wait_until(bed.view_complete, timeout=180, interval=0.5, what="a complete view")
-            bench = LiveBench(bed, out, args.model)
+            bench = stack.enter_context(LiveBench(bed, out, args.model))
             run["calibration"] = bench.warm_up_and_calibrate(models)
             print(f"calibration (measured/predicted): {run['calibration']}", flush=True)
             progress = tqdm(total=steps, desc="live benchmark", unit="run")

@@ -232,6 +232,32 @@ def verdict_table(summary):
     return "\n".join(lines)
 
 
+def markdown_table(summary):
+    """The judged cells as a Markdown table: medians, SDN-CEP against each baseline
+    (twins with another plan, paired p; bold where counted and won), the simulator's
+    worst error, fidelity."""
+    head = ["cell"] + [label(m) for m in BASELINES + ("sdn-cep", "oracle")]
+    head += [f"vs {label(b)}" for b in BASELINES] + ["sim worst", "emulation"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cell in summary["cells"]:
+        if cell["key"]["phase"] not in JUDGED_PHASES or "compare" not in cell:
+            continue
+        methods = cell["methods"]
+        row = [cell["name"]] + [_ms(methods.get(m, {}).get("median_s")) for m in BASELINES + ("sdn-cep", "oracle")]
+        for b in BASELINES:
+            pair = cell["compare"].get(b)
+            if pair is None:
+                row.append("-")
+                continue
+            text = f"{pair['pairs'] - pair['same_plan']}/{pair['pairs']}, p={pair['wilcoxon_p']:.2g}"
+            row.append(f"**{text}**" if live_stats.judged(pair) else text)
+        errors = [e for e in (_sim_error(cell, m) for m in methods) if e is not None]
+        row.append(_pct(max(errors, default=None)))
+        row.append("overloaded" if cell["fidelity"]["overloaded"] else "ok")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 # -- files ----------------------------------------------------------------------------
 def write_all(records, out, run=None, fidelity_runs=(), simulate=True):
     out = Path(out)
@@ -254,6 +280,8 @@ def main(argv=None):
     parser.add_argument("run_dir", nargs="?", default="results/live",
                         help="folder with records.json (and run.json, fidelity.json) from scripts.bench_live")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulator replay")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the judged cells as a Markdown table (medians in ms, paired tests)")
     args = parser.parse_args(argv)
     out = Path(args.run_dir)
     if not (out / "records.json").is_file():
@@ -261,7 +289,8 @@ def main(argv=None):
     records = json.loads((out / "records.json").read_text())
     run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else None
     fidelity = json.loads((out / "fidelity.json").read_text()) if (out / "fidelity.json").is_file() else ()
-    print(latency_table(write_all(records, out, run, fidelity, simulate=not args.no_sim)))
+    summary = write_all(records, out, run, fidelity, simulate=not args.no_sim)
+    print(markdown_table(summary) if args.markdown else latency_table(summary))
     return 0
 
 

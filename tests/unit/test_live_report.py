@@ -112,3 +112,11 @@ def test_the_simulator_replays_each_cell_with_its_arrivals():
     assert only_edge == pytest.approx(0.01 + 0.0485 + 0.214 + 0.214 - 0.05, abs=0.03)
     assert cell["methods"]["dpto"]["sim_median_s"] < only_edge
     assert summary["verdict"] == []       # no SDN-CEP in the cell: nothing to judge
+
+
+def test_markdown_table_bolds_the_comparisons_sdn_cep_won(tmp_path):
+    summary = live_report.summarize(cell_records())
+    table = live_report.markdown_table(summary)
+    header, rule, row = table.split("\n")
+    assert header.startswith("| cell | Only-Cloud") and row.count("|") == header.count("|")
+    assert "**24/24, p=" in row and "| 252 | 202 | 202 |" in row   # vs DPTO won; DPTO, SDN-CEP, Oracle medians
