@@ -188,8 +188,10 @@ class SdnCepController(app_manager.RyuApp):
             return
         previous = self.capacities.current(result.link)
         capacity = self.capacities.update(result.link, result.capacity_bps)
-        self.probe_schedule.result(result.link, self.clock(), previous, result.capacity_bps)
-        self.view.update_capacity(result.link, capacity, self.clock())
+        self.probe_schedule.result(result.link, self.clock(), previous, result.capacity_bps,
+                                   unconfirmed=self.capacities.unsettled(result.link))
+        if capacity is not None:
+            self.view.update_capacity(result.link, capacity, self.clock())
         LOG.debug("probe %s: %.2f Mbit/s (train %d B in %.3f s)", result.link,
                   result.capacity_bps / 1e6, result.train_bytes, result.duration)
 

@@ -173,31 +173,58 @@ class CapacityProber:
 
 
 class CapacityEstimator:
-    """Median of the last few probes per link, restarted when capacity jumps.
+    """Median of the last few agreeing probes per link; a change must be seen twice.
 
-    The median rejects one-off timing outliers; a result differing from the
-    current estimate by more than ``jump`` (relative) starts a new history, so a
-    rate change shows up after a single probe.
+    One train can read 40% high or low when a marker's packet-in waits behind other
+    work at the controller (seen at 200 Mbit/s, where a first train lasts ~12 ms). So a
+    result that disagrees with the estimate (by more than ``jump``, relative) is held
+    as a candidate: when the next result agrees with it, the link's capacity really
+    changed and the two start a new history; when the next result agrees with the
+    estimate, the candidate was an outlier and is dropped. A link's first estimate
+    likewise needs two agreeing probes; after ``window`` candidates none of which agree,
+    their median is taken, so a noisy link still gets an estimate. :meth:`unsettled`
+    tells the schedule to probe again soon, so a change costs one extra short probe.
     """
 
     def __init__(self, window=3, jump=0.25):
         self.window, self.jump = window, jump
         self._history = {}
+        self._candidates = {}
 
     def current(self, link):
         history = self._history.get(link)
         return statistics.median(history) if history else None
 
+    def unsettled(self, link):
+        """True while a result awaits confirmation."""
+        return bool(self._candidates.get(link))
+
+    def _agree(self, a, b):
+        return abs(a - b) <= self.jump * b
+
     def update(self, link, capacity_bps):
+        """Feed one probe result; return the estimate (None until a first one holds)."""
         history = self._history.setdefault(link, deque(maxlen=self.window))
-        current = statistics.median(history) if history else None
-        if current is not None and abs(capacity_bps - current) > self.jump * current:
-            history.clear()
-        history.append(capacity_bps)
-        return statistics.median(history)
+        candidates = self._candidates.setdefault(link, deque(maxlen=self.window))
+        current = self.current(link)
+        if current is not None and self._agree(capacity_bps, current):
+            history.append(capacity_bps)
+            candidates.clear()
+        else:
+            candidates.append(capacity_bps)
+            if len(candidates) >= 2 and self._agree(candidates[-1], candidates[-2]):
+                history.clear()
+                history.extend(list(candidates)[-2:])
+                candidates.clear()
+            elif len(candidates) == self.window:
+                history.clear()
+                history.extend(candidates)
+                candidates.clear()
+        return self.current(link)
 
     def forget(self, link):
         self._history.pop(link, None)
+        self._candidates.pop(link, None)
 
 
 class ProbeSchedule:
@@ -212,10 +239,11 @@ class ProbeSchedule:
     :meth:`hurry` (someone changed rates) go back to ``min_interval``.
     """
 
-    def __init__(self, min_interval=2.0, max_interval=30.0, stable=0.1):
+    def __init__(self, min_interval=2.0, max_interval=30.0, stable=0.1, confirm_interval=0.25):
         if max_interval < min_interval:
             raise ValueError("max_interval must be >= min_interval")
         self.min_interval, self.max_interval, self.stable = min_interval, max_interval, stable
+        self.confirm_interval = min(confirm_interval, min_interval)
         self._interval = {}
         self._next = {}
 
@@ -229,13 +257,17 @@ class ProbeSchedule:
         """A train went out: not due again before its result or its loss."""
         self._next[link] = now + self.max_interval
 
-    def result(self, link, now, previous_bps, measured_bps):
-        """A probe came back; ``previous_bps`` is the estimate before it (None: first)."""
+    def result(self, link, now, previous_bps, measured_bps, unconfirmed=False):
+        """A probe came back; ``previous_bps`` is the estimate before it (None: first).
+
+        ``unconfirmed``: the estimator waits for a second look (CapacityEstimator), so
+        the next train goes out after ``confirm_interval``.
+        """
         held = previous_bps is not None and abs(measured_bps - previous_bps) <= self.stable * previous_bps
         interval = min(2 * self._interval.get(link, self.min_interval), self.max_interval) if held \
             else self.min_interval
         self._interval[link] = interval
-        self._next[link] = now + interval
+        self._next[link] = now + (self.confirm_interval if unconfirmed else interval)
 
     def lost(self, link, now):
         self._interval[link] = self.min_interval

@@ -78,25 +78,34 @@ def test_port_stats_reply_becomes_link_rate(app):
     assert app.view.link_rate(1, 2) == 10e6
 
 
-def test_probe_markers_set_capacity(app):
-    dp1, dp2 = connect(app, 1), connect(app, 2)
-    link = LinkKey(1, 1, 2, 1)
-    app.view.add_link(link, app.clock())
+def _deliver_train(app, dp1, dp2, link, rate_bps):
+    """Send a probe train and feed back its markers as if the link carried ``rate_bps``."""
     train = app.prober.plan(link, app.clock())
+    duration = 8 * (train.train_bytes + 64) / rate_bps
     app._send_probe(dp1, train)
     outs = dp1.of_type(parser.OFPPacketOut)
     assert sum(len(o.actions) for o in outs) * probe.FRAME_BYTES >= train.train_bytes
     assert all(a.port == 1 for o in outs for a in o.actions)
     markers = [f for f, _ in train.messages if probe.parse_marker(f)]
     start = time.time()
-    for data, when in zip(markers, (start, start + 0.1)):
+    for data, when in zip(markers, (start, start + duration)):
         msg = parser.OFPPacketIn(dp2, buffer_id=0xFFFFFFFF, total_len=len(data), reason=0, table_id=0,
                                  cookie=0, match=parser.OFPMatch(in_port=1), data=data)
         ev = ofp_event.EventOFPPacketIn(msg)
         ev.timestamp = when
         app._packet_in(ev)
+
+
+def test_probe_markers_set_capacity_once_two_trains_agree(app):
+    dp1, dp2 = connect(app, 1), connect(app, 2)
+    link = LinkKey(1, 1, 2, 1)
+    app.view.add_link(link, app.clock())
     edge = app.view.graph.edges["s:0000000000000001", "s:0000000000000002"]
-    assert edge["capacity_bps"] == pytest.approx(8 * (train.train_bytes + 64) / 0.1, rel=1e-6)
+    _deliver_train(app, dp1, dp2, link, 20e6)
+    assert edge["capacity_bps"] is None                                   # one look: not yet
+    assert app.probe_schedule.due([link], app.clock() + app.probe_schedule.confirm_interval) == [link]
+    _deliver_train(app, dp1, dp2, link, 22e6)
+    assert edge["capacity_bps"] == pytest.approx(21e6, rel=1e-6)
 
 
 def test_unicast_installs_path_flows_and_unknown_floods(app):

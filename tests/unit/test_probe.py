@@ -79,12 +79,32 @@ def test_parse_marker_rejects_other_frames():
     assert parse_marker(probe.BULK_FRAME) is None
 
 
-def test_estimator_median_and_jump_reset():
+def test_estimator_needs_two_agreeing_probes_for_a_first_estimate_and_a_change():
     est = CapacityEstimator(window=3, jump=0.25)
-    assert est.update(LINK, 50e6) == 50e6
-    assert est.update(LINK, 60e6) == 55e6      # within 25%: smoothed
+    assert est.update(LINK, 50e6) is None and est.unsettled(LINK)   # one look is not enough
+    assert est.update(LINK, 60e6) == 55e6 and not est.unsettled(LINK)
     assert est.update(LINK, 52e6) == 52e6      # median of three
-    assert est.update(LINK, 10e6) == 10e6      # a jump shows at once
+    assert est.update(LINK, 80e6) == 52e6      # an outlier waits for a second look...
+    assert est.unsettled(LINK)
+    assert est.update(LINK, 51e6) == 52e6      # ...and is dropped when the link disagrees
+    assert not est.unsettled(LINK)
+    assert est.update(LINK, 10e6) == 52e6      # a real change: seen once, held
+    assert est.update(LINK, 11e6) == 10.5e6    # seen twice: shown
+
+
+def test_estimator_settles_on_a_noisy_link_after_a_window_of_disagreeing_probes():
+    est = CapacityEstimator(window=3, jump=0.1)
+    assert est.update(LINK, 10e6) is None
+    assert est.update(LINK, 20e6) is None
+    assert est.update(LINK, 40e6) == 20e6 and not est.unsettled(LINK)
+
+
+def test_schedule_probes_an_unconfirmed_result_again_soon():
+    from controller.probe import ProbeSchedule
+    schedule = ProbeSchedule(min_interval=2.0, max_interval=16.0, confirm_interval=0.25)
+    schedule.due([LINK], 0.0)
+    schedule.result(LINK, 0.0, None, 50e6, unconfirmed=True)
+    assert schedule.due([LINK], 0.2) == [] and schedule.due([LINK], 0.25) == [LINK]
 
 
 def test_probe_schedule_backs_off_while_a_link_holds_and_hurries_after_a_change():
