@@ -1,4 +1,5 @@
 PY := .venv/bin/python
+SDNCEP := .venv/bin/sdncep
 export SDNCEP_RUN_DIR ?= $(CURDIR)/run
 
 .PHONY: install demo view test test-unit clean
@@ -7,10 +8,10 @@ install:
 	@bash scripts/install.sh
 
 demo: install
-	$(PY) -m scripts.bench_live
+	$(SDNCEP) demo
 
 view: install
-	$(PY) -m scripts.demo
+	$(SDNCEP) view
 
 test: install
 	$(PY) -m pytest -q tests

@@ -8,5 +8,7 @@ Pure package (no Ryu, no Mininet).  The live controller needs only::
     plan = decide(policy, snapshot, Task("alexnet", image=img))   # -> agents.cost.Plan
 
 See docs/decision_core.md.  Submodules are not imported here so that importing the
-package stays cheap (torch is only loaded by ``agents.dqn``).
+package stays cheap (torch is only loaded by ``agents.dqn`` and, through the model
+zoo, by the modules that read profiles).  ``import agents.gym_env`` registers the
+Gymnasium env ``sdncep/EdgeCloud-v0`` (the simulator as a library).
 """

@@ -262,6 +262,26 @@ def synthetic_profile(model: str, host_class: str = "cloud", cpu_share: float | 
     return Profile(model, host_class, float(cpu_share), tuple(points), tuple(segs))
 
 
+#: Models with a profile file in a ProfileStore made in this process (see known_models).
+_PROFILED: set[str] = set()
+
+
+def profiled_models(root: str | Path | None = DEFAULT_PROFILES) -> tuple[str, ...]:
+    """Models with a ``<root>/<host_class>/<model>.json`` file (names from file names)."""
+    if root is None or not Path(root).is_dir():
+        return ()
+    return tuple(sorted({p.stem for p in Path(root).glob("*/*.json")}))
+
+
+def known_models() -> tuple[str, ...]:
+    """Models the simulator can be set up for: the built-in ones (synthetic profiles
+    exist for them), those with a profile under ``profiles/``, and those with a
+    profile in any :class:`ProfileStore` made in this process (e.g. ``--profiles DIR``).
+    A model of your own therefore needs no code here, only a profile
+    (docs/howto/add-a-model.md)."""
+    return tuple(dict.fromkeys((*MODELS, *sorted(_PROFILED | set(profiled_models())))))
+
+
 class ProfileStore:
     """Profiles by (model, cpu share): real JSON files first, synthetic fallback.
 
@@ -281,6 +301,7 @@ class ProfileStore:
                 except (ValueError, json.JSONDecodeError) as e:  # keep going, but say why
                     raise ValueError(f"bad profile file {p}: {e}") from None
                 self._files[(prof.model, prof.host_class)] = prof
+        _PROFILED.update(m for m, _ in self._files)
         self._cache: dict[tuple[str, float], Profile] = {}
 
     @property

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .calibration import HOST_CLASSES, MODELS
+from .calibration import HOST_CLASSES, MODELS, known_models
 
 
 class ConfigError(ValueError):
@@ -135,7 +135,8 @@ class SimConfig:
     model: str = "alexnet"
     edges: tuple[EdgeSpec, ...] = field(default_factory=_default_edges)
     cloud_share: float = 1.0
-    bw_trace: str = "constant"      #: constant | stepped | wifi
+    bw_trace: str = "constant"      #: constant | stepped | wifi | a CSV trace file (agents.traces)
+    trace_link: str = "c1-g1"       #: the link of a trace file the simulator's WAN follows
     bw_mbps: float = 10.0           #: WAN rate for "constant", mean for the others
     bw_range_mbps: tuple[float, float] | None = (1.0, 100.0)  #: if set, bw_mbps is drawn log-uniformly per episode
     lan_mbps: float = 1000.0        #: edge <-> edge bandwidth
@@ -151,8 +152,9 @@ class SimConfig:
     distances: tuple[tuple[str, str, int], ...] = ()  #: (device, node, switches between them); unset: unknown
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(f"sim.model: unknown model {self.model!r}; known: {', '.join(MODELS)}")
+        if self.model not in MODELS and self.model not in known_models():
+            raise ConfigError(f"sim.model: unknown model {self.model!r}; known: {', '.join(known_models())} "
+                              "(a model of your own needs a profile first: docs/howto/add-a-model.md)")
         edges = tuple(e if isinstance(e, EdgeSpec) else _build(EdgeSpec, e, "sim.edges[]")
                       for e in self.edges)
         object.__setattr__(self, "edges", edges)
@@ -161,8 +163,15 @@ class SimConfig:
         if len({e.name for e in edges}) != len(edges) or any(e.name == "cloud" for e in edges):
             raise ConfigError("sim.edges: node names must be unique and not 'cloud'")
         _pos("sim.cloud_share", self.cloud_share)
-        if self.bw_trace not in ("constant", "stepped", "wifi"):
-            raise ConfigError(f"sim.bw_trace must be constant|stepped|wifi, got {self.bw_trace!r}")
+        from .traces import LinkRate, TraceError, is_trace_file, load_trace
+        if is_trace_file(self.bw_trace):
+            try:
+                LinkRate(load_trace(self.bw_trace), self.trace_link)
+            except TraceError as exc:
+                raise ConfigError(f"sim.bw_trace: {exc}") from None
+        elif self.bw_trace not in ("constant", "stepped", "wifi"):
+            raise ConfigError(f"sim.bw_trace must be constant|stepped|wifi or a .csv trace file, "
+                              f"got {self.bw_trace!r}")
         _pos("sim.bw_mbps (bandwidth)", self.bw_mbps)
         if self.bw_range_mbps is not None:
             lo, hi = self.bw_range_mbps

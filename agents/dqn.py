@@ -4,7 +4,10 @@ Evaluation network Q(s, a; theta) and target network Q(s', a'; theta'), a replay
 buffer, a linear epsilon schedule and action masking.  Target (3):
 ``Q_t = r + gamma * max_{a' feasible} Q(s', a'; theta')``; loss (4): mean squared
 error.  The paper's settings are the defaults (lr 0.01, gamma 0.09, replay 500,
-batch 64, delta 0.6).
+batch 64, delta 0.6).  The training episodes are
+:class:`agents.gym_env.TrainingDistribution` in :class:`agents.gym_env.LogReward`
+(:func:`make_train_env`): the env that ``gymnasium.make("sdncep/EdgeCloud-v0")`` gives
+other learners.
 
 Training is a script-time activity (``scripts/train_agent.py``); the live controller
 only loads a checkpoint into :class:`Agent` and calls :meth:`Agent.act`, a single
@@ -31,6 +34,7 @@ from .config import CostConfig, SimConfig, check_delta
 from .cost import Plan, best_plan, cloud_only
 from .decision import DecisionContext, DecisionError
 from .features import action_mask, edge_slots, observe, slot_names
+from .gym_env import BW_RANGE_MBPS, TASKS_RANGE, TRACES, TrainingDistribution, transform_reward  # noqa: F401
 
 
 @dataclass
@@ -76,15 +80,15 @@ class Args:
     reward_transform: str = "log"
     """'none' (train on r) or 'log' (train on -log(-r / 0.1)); for gamma ~ 0 the argmax is unchanged
     while every bandwidth regime gets the same relative precision"""
-    bw_traces: str = "constant,stepped,wifi"
+    bw_traces: str = ",".join(TRACES)
     """bandwidth traces drawn per episode (comma separated)"""
-    bw_min_mbps: float = 1.0
+    bw_min_mbps: float = BW_RANGE_MBPS[0]
     """lowest WAN rate drawn per episode"""
-    bw_max_mbps: float = 100.0
+    bw_max_mbps: float = BW_RANGE_MBPS[1]
     """highest WAN rate drawn per episode"""
-    tasks_min: int = 10
+    tasks_min: int = TASKS_RANGE[0]
     """fewest tasks per episode"""
-    tasks_max: int = 200
+    tasks_max: int = TASKS_RANGE[1]
     """most tasks per episode"""
     two_hop: bool = False
     """include two-edge-node cuts in the action space"""
@@ -103,12 +107,6 @@ class Args:
             raise ValueError(f"reward_transform must be none|log, got {self.reward_transform!r}")
         if self.bw_min_mbps <= 0 or self.bw_max_mbps < self.bw_min_mbps:
             raise ValueError("need 0 < bw_min_mbps <= bw_max_mbps (bandwidth must be positive)")
-
-
-def transform_reward(r: float | np.ndarray, kind: str):
-    if kind == "none":
-        return r
-    return -np.log(np.maximum(-np.asarray(r, dtype=np.float64), 1e-4) / 0.1)
 
 
 class QNetwork(nn.Module):
@@ -296,17 +294,18 @@ class ReplayBuffer:
                 t(self.done[idx]), t(self.next_mask[idx]))
 
 
-def make_train_envs(args: Args, cost: CostConfig, store: ProfileStore,
-                    q_pool: np.ndarray | None = None, base: SimConfig | None = None) -> list:
-    from .sim_env import EdgeCloudEnv
+def make_train_env(args: Args, cost: CostConfig, store: ProfileStore,
+                   q_pool: np.ndarray | None = None, base: SimConfig | None = None):
+    """The training distribution of ``args`` on ``base`` (:class:`agents.gym_env.TrainingDistribution`),
+    wrapped in :class:`agents.gym_env.LogReward` if ``args.reward_transform`` is ``"log"``."""
+    from .gym_env import LogReward
     base = base or SimConfig(model=args.model)
-    envs = []
-    for trace in [t.strip() for t in args.bw_traces.split(",") if t.strip()]:
-        sc = base.replace(model=args.model, bw_trace=trace, bw_range_mbps=(args.bw_min_mbps, args.bw_max_mbps),
-                          n_tasks_range=(args.tasks_min, args.tasks_max), delta=args.delta,
-                          use_gate=args.use_gate, two_hop=args.two_hop)
-        envs.append(EdgeCloudEnv(sc, cost, store, q_pool))
-    return envs
+    sim = base.replace(model=args.model, delta=args.delta, use_gate=args.use_gate, two_hop=args.two_hop)
+    env = TrainingDistribution(sim, cost, store, q_pool,
+                               traces=[t.strip() for t in args.bw_traces.split(",") if t.strip()],
+                               bw_range_mbps=(args.bw_min_mbps, args.bw_max_mbps),
+                               n_tasks_range=(args.tasks_min, args.tasks_max))
+    return LogReward(env) if args.reward_transform == "log" else env
 
 
 def train(args: Args, cost: CostConfig | None = None, store: ProfileStore | None = None,
@@ -320,17 +319,18 @@ def train(args: Args, cost: CostConfig | None = None, store: ProfileStore | None
     rng = np.random.default_rng(args.seed)
     cost = cost or CostConfig()
     store = store or ProfileStore()
-    envs = make_train_envs(args, cost, store, q_pool, base)
-    env0 = envs[0]
-    obs_dim = int(env0.observation_space.shape[0])
-    n_actions = int(env0.action_space.n)
+    env = make_train_env(args, cost, store, q_pool, base)
+    dist = env.unwrapped
+    dist.np_random = rng     # one generator for episodes, exploration and replay, as before
+    obs_dim = int(env.observation_space.shape[0])
+    n_actions = int(env.action_space.n)
     q_net = QNetwork(obs_dim, n_actions, args.hidden)
     target = QNetwork(obs_dim, n_actions, args.hidden)
     target.load_state_dict(q_net.state_dict())
     opt = torch.optim.Adam(q_net.parameters(), lr=args.learning_rate)
     rb = ReplayBuffer(args.buffer_size, obs_dim, n_actions, rng)
     meta = {"obs_dim": obs_dim, "n_actions": n_actions, "hidden": args.hidden, "model": args.model,
-            "m": env0.m, "n_edge": len(env0.edge_names), "edge_names": list(env0.edge_names),
+            "m": dist.m, "n_edge": len(dist.edge_names), "edge_names": list(dist.edge_names),
             "two_hop": args.two_hop, "args": asdict(args)}
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -348,12 +348,11 @@ def train(args: Args, cost: CostConfig | None = None, store: ProfileStore | None
     with open(log_path, "w", newline="") as fh:
         writer = None
         for ep in it:
-            env = envs[int(rng.integers(len(envs)))]
             if args.anneal_lr:
                 opt.param_groups[0]["lr"] = args.learning_rate * (1.0 - 0.9 * ep / max(1, args.total_episodes - 1))
             eps = max(args.end_e, args.start_e - (args.start_e - args.end_e) * ep
                       / max(1.0, args.exploration_fraction * args.total_episodes))
-            obs, info = env.reset(seed=int(rng.integers(2 ** 31)))
+            obs, info = env.reset()       # picks the episode's trace, then its seed, from rng
             mask = info["action_mask"]
             done = False
             ep_r, ep_lat, n = 0.0, 0.0, 0
@@ -364,9 +363,10 @@ def train(args: Args, cost: CostConfig | None = None, store: ProfileStore | None
                     with torch.no_grad():
                         a = int(masked_argmax(q_net(torch.as_tensor(obs).unsqueeze(0)),
                                               torch.as_tensor(mask).unsqueeze(0))[0])
-                nobs, r, done, trunc, info = env.step(a)
+                nobs, r_train, done, trunc, info = env.step(a)
+                r = info.get("raw_reward", r_train)
                 nmask = info["action_mask"]
-                rb.add(obs, nobs, a, transform_reward(r, args.reward_transform), float(done), nmask)
+                rb.add(obs, nobs, a, r_train, float(done), nmask)
                 obs, mask = nobs, nmask
                 ep_r += r
                 ep_lat += info["latency_s"]
@@ -389,7 +389,7 @@ def train(args: Args, cost: CostConfig | None = None, store: ProfileStore | None
                     target.load_state_dict(q_net.state_dict())
             wall = time.time() - t_start
             row = {"episode": ep, "steps": step, "epsilon": round(eps, 4), "tasks": n,
-                   "bw_mbps": round(env.bw_mean_mbps, 3), "trace": env.sim.bw_trace,
+                   "bw_mbps": round(dist.bw_mean_mbps, 3), "trace": dist.sim.bw_trace,
                    "mean_reward": ep_r / n, "mean_latency_s": ep_lat / n, "td_loss": loss_v,
                    "sps": step / max(wall, 1e-9), "wall_s": wall}
             rows.append(row)

@@ -29,15 +29,21 @@ from .cost import NetView, Plan, check_plan, cloud_only, priced
 from .decision import Snapshot, view_from_snapshot
 from .features import OBS_HIGH, OBS_LOW, action_mask, edge_slots, obs_dim, observe
 from .simulator import Simulator
+from .traces import WAN_LINK, LinkRate, is_trace_file, load_trace, wifi_rates
 
 MBPS = 1e6
 
 
 class BandwidthTrace:
-    """B(t) in bit/s; piecewise constant on a grid of ``dt`` seconds."""
+    """B(t) in bit/s; piecewise constant on a grid of ``dt`` seconds.
+
+    ``kind``: constant | stepped | wifi (agents.traces' generator, shared with the
+    testbed) | a CSV trace file (agents.traces format; its ``link`` rows, scaled so
+    their mean is ``mean_mbps`` when ``scale`` is set, else as recorded).
+    """
 
     def __init__(self, kind: str, mean_mbps: float, horizon_s: float, rng: np.random.Generator,
-                 dt: float = 0.5):
+                 dt: float = 0.5, link: str = WAN_LINK, scale: bool = False):
         n = int(np.ceil(horizon_s / dt)) + 2
         if kind == "constant":
             v = np.full(n, mean_mbps)
@@ -47,13 +53,11 @@ class BandwidthTrace:
             lv = mean_mbps * 2.0 ** rng.uniform(-2, 2, size=n // step + 1)
             v = np.repeat(lv, step)[:n]
         elif kind == "wifi":
-            # log-space AR(1) around the mean with occasional deep fades
-            x = np.zeros(n)
-            for i in range(1, n):
-                x[i] = 0.8 * x[i - 1] + rng.normal(0, 0.35)
-            fade = rng.random(n) < 0.05
-            v = mean_mbps * np.exp(x - 0.5 * 0.35 ** 2 / (1 - 0.64))
-            v[fade] *= 0.2
+            v = wifi_rates(mean_mbps, n, rng)
+        elif is_trace_file(kind):
+            rate = LinkRate(load_trace(kind), link)
+            factor = mean_mbps * MBPS / rate.mean_bps if scale else 1.0
+            v = np.array([rate.at(i * dt) * factor for i in range(n)]) / MBPS
         else:
             raise ValueError(f"unknown bandwidth trace {kind!r}")
         self.dt = dt
@@ -94,7 +98,8 @@ class EdgeCloudEnv(gym.Env):
         rate = self.k / s.window_s
         self.arrivals = np.cumsum(rng.exponential(1.0 / rate, size=self.k))
         self.devices = [f"d{i + 1}" for i in rng.integers(0, s.devices, size=self.k)]
-        self.trace = BandwidthTrace(s.bw_trace, self.bw_mean_mbps, float(self.arrivals[-1]) + 5.0, rng)
+        self.trace = BandwidthTrace(s.bw_trace, self.bw_mean_mbps, float(self.arrivals[-1]) + 5.0, rng,
+                                    link=s.trace_link, scale=s.bw_range_mbps is not None)
         if self.q_pool is not None and len(self.q_pool):
             self.q = self.q_pool[rng.integers(0, len(self.q_pool), size=self.k)]
         else:

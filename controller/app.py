@@ -77,7 +77,21 @@ class SdnCepController(app_manager.RyuApp):
         LOG.info("SDN-CEP controller up: %s", self.config)
 
     def _load_planner(self):
+        """The planner, or no start at all: a file or plug-in the settings name that
+        cannot be used stops ryu-manager with every problem listed (``sdncep check``
+        runs the same checks), rather than a controller that plans nothing."""
+        from sdncep.check import ERROR, check_controller_config, settings_problems
+
         config = self.config
+        # the config files too: oslo passes over unknown options silently
+        problems = [p for path in cfg.CONF.config_file or () for p in check_controller_config(path).problems
+                    if p.severity == ERROR]
+        problems += [p for p in settings_problems(config) if p.message not in {q.message for q in problems}]
+        if problems:
+            for problem in problems:
+                LOG.error("sdncep config: %s", problem)
+            raise SystemExit("sdncep: refusing to start, [sdncep] settings: "
+                             + "; ".join(str(p).lstrip(": ") for p in problems))
         if config.agent_checkpoint:
             import torch
             # one thread: the agents' forward pass is tiny, and idle torch worker
@@ -89,11 +103,12 @@ class SdnCepController(app_manager.RyuApp):
                 predictor_path=config.predictor_path or None,
                 profiles_dir=config.profiles_dir or None, delta=config.delta,
                 complexity_gate=config.complexity_gate, agent_top_k=config.agent_top_k,
+                policies=config.policies,
                 worker_port=config.worker_port, rule_idle_timeout=config.transfer_idle_timeout,
                 stats_lag_s=2 * config.poll_interval + 0.5)
         except (OSError, ValueError, RuntimeError) as exc:
-            LOG.error("planning disabled: %s", exc)
-            return None
+            LOG.error("sdncep config: %s", exc)
+            raise SystemExit(f"sdncep: refusing to start: {exc}") from None
 
     # -- switch lifecycle -----------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -187,13 +202,16 @@ class SdnCepController(app_manager.RyuApp):
         if result is None:
             return
         previous = self.capacities.current(result.link)
-        capacity = self.capacities.update(result.link, result.capacity_bps)
-        self.probe_schedule.result(result.link, self.clock(), previous, result.capacity_bps,
+        measured = probe.corrected_capacity(result.capacity_bps,
+                                            self.view.link_rate(result.link.src_dpid, result.link.dst_dpid),
+                                            previous)
+        capacity = self.capacities.update(result.link, measured)
+        self.probe_schedule.result(result.link, self.clock(), previous, measured,
                                    unconfirmed=self.capacities.unsettled(result.link))
         if capacity is not None:
             self.view.update_capacity(result.link, capacity, self.clock())
-        LOG.debug("probe %s: %.2f Mbit/s (train %d B in %.3f s)", result.link,
-                  result.capacity_bps / 1e6, result.train_bytes, result.duration)
+        LOG.debug("probe %s: %.2f Mbit/s, %.2f with cross traffic (train %d B in %.3f s)", result.link,
+                  result.capacity_bps / 1e6, measured / 1e6, result.train_bytes, result.duration)
 
     def _heartbeat(self, pkt, mac, dpid, in_port):
         payload = pkt.protocols[-1]
@@ -324,9 +342,6 @@ class SdnCepController(app_manager.RyuApp):
         Waits (green thread) for barrier replies from every switch that got rules,
         so that when the device hears back, its transfers already follow the plan.
         """
-        if self.planner is None:
-            self.metrics.decision_errors.labels("disabled").inc()
-            return {"task_id": request.task_id, "ok": False, "error": "planning disabled; see controller log"}
         started = time.time()
         try:
             planned = self.planner.plan(self.view, request, self.clock())
@@ -344,7 +359,7 @@ class SdnCepController(app_manager.RyuApp):
         for key in barriers:  # replies that never came must not pile up
             self._barriers.pop(key, None)
         finished = time.time()
-        self.metrics.decisions.labels(request.method).inc()
+        self.metrics.observe_plan(request.method, planned.reply)  # plans, fallbacks, predicted latency
         self.metrics.decision_seconds.observe(finished - received_at)
         return dict(planned.reply, controller_overhead_s=finished - received_at,
                     overhead_parts_s={"queued": started - received_at, "decide": decided - started,

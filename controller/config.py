@@ -28,6 +28,9 @@ HELP = {
     "profiles_dir": "directory of layer profiles (empty: the repository's profiles/)",
     "delta": "complexity threshold: q >= delta sends a task to the cloud",
     "complexity_gate": "apply the complexity gate (q >= delta -> cloud) before the DQN in sdn-cep",
+    "policies": "plug-in methods served besides the built-in ones, comma-separated: 'package.module:attr' "
+                "(a class or factory on the controller's Python path) or entry point names of group "
+                "sdncep.policies",
     "agent_top_k": "sdn-cep: the cost model picks among the DQN's k best actions (1: the DQN alone; "
                    "above 1 the DQN alone is also served as sdn-cep-dqn)",
 }
@@ -52,6 +55,7 @@ class ControllerConfig:
     delta: float = 0.6
     complexity_gate: bool = False
     agent_top_k: int = 5
+    policies: str = ""
 
     def __post_init__(self):
         if not 0.1 <= self.poll_interval <= 60:
@@ -86,3 +90,14 @@ def register_options(conf):
     opts = [kinds[f.type](f.name, default=f.default, help=HELP[f.name]) for f in fields(ControllerConfig)]
     conf.register_opts(opts, group="sdncep")
     conf.set_default("wsapi_host", "127.0.0.1")
+
+
+def markdown_table():
+    """The options as a Markdown table (docs/reference.md is this output)."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{f.name}` | `{f.default!r}` | {HELP[f.name]} |" for f in fields(ControllerConfig)]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
-from agents.registry import METHODS as REGISTERED
+from agents.registry import METHODS as REGISTERED, valid_method_name
 
 PLAN_PORT = 47475
 MAGIC = b"SDNCEP-PLAN1"
@@ -49,8 +49,9 @@ class PlanRequest:
             raise PlanProtocolError("task_id must be 1-64 characters of [A-Za-z0-9_.:-]")
         if not isinstance(self.model, str) or not _MODEL.match(self.model):
             raise PlanProtocolError("model must be 1-24 characters of [a-z0-9_]")
-        if self.method not in METHODS:
-            raise PlanProtocolError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if not valid_method_name(self.method):
+            raise PlanProtocolError(f"method must be one of {list(METHODS)} or a plug-in "
+                                    f"('package.module:attr' or an entry point name), got {self.method!r}")
         try:
             ipaddress.IPv4Address(self.device_ip)
         except (ipaddress.AddressValueError, ValueError):

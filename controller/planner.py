@@ -48,7 +48,7 @@ class Planner:
 
     @classmethod
     def from_files(cls, agent_checkpoint=None, predictor_path=None, profiles_dir=None, delta=0.6,
-                   complexity_gate=False, agent_top_k=1, **kwargs):
+                   complexity_gate=False, agent_top_k=1, policies="", **kwargs):
         """Baselines always; SDN-CEP when trained agent checkpoints are given
         (comma-separated, one per model; and, if ``agent_top_k`` > 1, the DQN alone
         as ``sdn-cep-dqn``).
@@ -57,14 +57,20 @@ class Planner:
         the only labelled images available offline (8x8 digits) and scores the
         photos the devices send as hard (q near 1), which would send every task
         to the cloud. q is still computed and reported for each task.
+
+        ``policies``: plug-in methods (``package.module:attr`` or entry point names,
+        comma-separated; agents.registry), served under those names.
         """
-        from agents.registry import build_baselines
+        from agents.registry import build_baselines, load_plugin
         from agents.calibration import ProfileStore
         from agents.complexity import ComplexityPredictor
         from agents.config import CostConfig
 
         store = ProfileStore(profiles_dir) if profiles_dir else ProfileStore()
+        plugins = [name.strip() for name in policies.split(",") if name.strip()]
         policies = build_baselines(store)
+        for name in plugins:
+            policies[name] = load_plugin(name, store)
         predictor = ComplexityPredictor.load(predictor_path) if predictor_path else None
         if agent_checkpoint:
             from agents.dqn import PerModelPolicy

@@ -11,9 +11,13 @@ Switch v drops bulk frames and sends markers to the controller. The whole train 
 handed to u's output queue at once, so it occupies that FIFO contiguously: user
 traffic arriving meanwhile queues behind it. The time between the markers'
 packet-ins is therefore the time the link needed to carry ``train + last marker``
-bytes, on an idle or a loaded link alike:
+bytes:
 
     capacity = 8 * (train_bytes + marker_bytes) / (t_last - t_first)
+
+Traffic that shares the queue while the train runs takes its part of that time, so
+a loaded link reads low; :func:`corrected_capacity` adds the cross traffic back, and
+:class:`CapacityEstimator` accepts a change only once two trains agree on it.
 
 Bulk copies of one frame are produced by repeating the output action in a single
 packet-out, so a 1 MB train costs a handful of OpenFlow messages. Train size
@@ -170,6 +174,22 @@ class CapacityProber:
         self._last_rate.pop(link, None)
         for probe_id in [i for i, p in self._outstanding.items() if p.link == link]:
             del self._outstanding[probe_id]
+
+
+def corrected_capacity(measured_bps, cross_bps, previous_bps):
+    """A train's rate, corrected for traffic that shared the link while it ran.
+
+    Behind a FIFO shaper a train that keeps the queue full gets the capacity minus
+    the cross traffic's rate, so on a link carrying 20 Mbit/s of other traffic a
+    50 Mbit/s link reads 30. Adding the cross rate (the port counters' rate, probe
+    bytes discounted) restores the capacity; but elastic (TCP) traffic backs off
+    while the train runs and its average overstates what it took, so the correction
+    may only bring a low reading back up to the estimate so far, never above it.
+    A first reading, or one at or above the estimate, is taken as it is.
+    """
+    if previous_bps is None or measured_bps >= previous_bps or not cross_bps or cross_bps <= 0:
+        return measured_bps
+    return min(measured_bps + cross_bps, previous_bps)
 
 
 class CapacityEstimator:

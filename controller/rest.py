@@ -70,17 +70,12 @@ class NorthboundController(ControllerBase):
 
     @route("sdncep", PREFIX + "/calibration", methods=["GET"])
     def calibration(self, req, **_kwargs):
-        planner = self.app.planner
-        body = planner.calibration.as_dict() if planner else {"error": "planning disabled"}
-        return Response(status=200 if planner else 409, content_type="application/json", charset="utf-8",
-                        text=json.dumps(body))
+        return Response(status=200, content_type="application/json", charset="utf-8",
+                        text=json.dumps(self.app.planner.calibration.as_dict()))
 
     @route("sdncep", PREFIX + "/calibration", methods=["PUT"])
     def set_calibration(self, req, **_kwargs):
         from agents.world import Calibration
-        if self.app.planner is None:
-            return Response(status=409, content_type="application/json", charset="utf-8",
-                            text=json.dumps({"error": "planning disabled"}))
         try:
             self.app.planner.calibration = Calibration.from_mapping(json.loads(req.body or b"null"))
         except ValueError as exc:
@@ -91,5 +86,7 @@ class NorthboundController(ControllerBase):
 
     @route("sdncep", "/metrics", methods=["GET"])
     def metrics(self, req, **_kwargs):
+        # the node and link gauges as of this scrape, not of the last poll
+        self.app.metrics.observe_view(self.app.view, self.app.clock())
         return Response(status=200, content_type=metrics.CONTENT_TYPE.split(";")[0], charset="utf-8",
                         body=self.app.metrics.render())

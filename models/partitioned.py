@@ -38,16 +38,17 @@ def _layer_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int
     pooling: one op per window element read. Activations, BN and residual adds are
     not counted (they are cheap and folded into the preceding conv).
     """
-    if isinstance(module, nn.Conv2d):
-        kh, kw = module.kernel_size
-        return out.numel() * (module.in_channels // module.groups) * kh * kw
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
     if isinstance(module, nn.Linear):
         return out.numel() * module.in_features
-    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+    if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+                           nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
         k = module.kernel_size
-        kh, kw = (k, k) if isinstance(k, int) else k
-        return out.numel() * kh * kw
-    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        dims = {nn.MaxPool1d: 1, nn.AvgPool1d: 1, nn.MaxPool3d: 3, nn.AvgPool3d: 3}.get(type(module), 2)
+        return out.numel() * (k ** dims if isinstance(k, int) else math.prod(k))
+    if isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+                           nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)):
         return inp.numel()
     return 0
 
@@ -147,6 +148,13 @@ class PartitionedModel(nn.Module):
                 finally:
                     for h in handles:
                         h.remove()
+                k = len(shapes)
+                if not isinstance(x, torch.Tensor) or x.dtype != torch.float32:
+                    what = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+                    raise ValueError(
+                        f"{self.name}: segment {k} ({self.segment_names[k - 1]}) returns {what}; "
+                        "every point must be one float32 tensor (profiles and the wire count "
+                        "float32 bytes)")
                 shapes.append(tuple(x.shape[1:]))
                 flops.append(counted[0])
         self._flops, self._shapes = flops, shapes  # _shapes last: it marks "done"

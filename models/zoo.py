@@ -14,13 +14,33 @@ from typing import Callable
 import torch
 from torch import nn
 
+from models.custom import (ModelRegistrationError, NotSplittableError, build_registered,
+                           check_model, get_spec, load_plugin, register_model,
+                           registered_models, unregister_model)
 from models.partitioned import PartitionedModel, Segment
 
+#: The built-in models. Models added with :func:`register_model` (or a plug-in) are
+#: not in it: :func:`model_names` lists both.
 MODEL_NAMES = ("alexnet", "resnet18", "googlenet", "vgg16", "mobilenet_v2")
+
+__all__ = ["MODEL_NAMES", "ModelRegistrationError", "NotSplittableError", "UnknownModelError",
+           "build_model", "check_model", "is_known_model", "load_plugin", "model_names",
+           "register_model", "registered_models", "unregister_model"]
 
 
 class UnknownModelError(ValueError):
-    """Raised by :func:`build_model` for a name not in :data:`MODEL_NAMES`."""
+    """Raised by :func:`build_model` for a name that is neither built in nor registered."""
+
+
+def model_names() -> tuple[str, ...]:
+    """The built-in models, then the registered ones (plug-ins in
+    ``$SDNCEP_MODEL_PLUGINS`` loaded first)."""
+    return MODEL_NAMES + registered_models()
+
+
+def is_known_model(name: str) -> bool:
+    """True for a built-in or registered model name."""
+    return name in MODEL_NAMES or (isinstance(name, str) and get_spec(name) is not None)
 
 
 def _conv_relu(cin: int, cout: int, k: int, stride: int = 1, pad: int = 0) -> nn.Sequential:
@@ -254,14 +274,24 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_model(name: str, seed: int = 0, num_classes: int = 1000) -> PartitionedModel:
-    """Build model ``name`` (one of :data:`MODEL_NAMES`) with random weights from ``seed``,
-    in eval mode. The global torch RNG state is left untouched."""
+def build_model(name: str, seed: int = 0, num_classes: int | None = None) -> PartitionedModel:
+    """Build model ``name`` with random weights from ``seed``, in eval mode. The global
+    torch RNG state is left untouched.
+
+    ``name`` is one of :data:`MODEL_NAMES` (``num_classes`` default 1000) or a model
+    registered with :func:`register_model` (its builder runs with the torch RNG seeded
+    by ``seed``; ``num_classes`` is passed to it only if given)."""
     try:
         builder = _BUILDERS[name]
     except (KeyError, TypeError):
-        raise UnknownModelError(
-            f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}") from None
+        spec = get_spec(name) if isinstance(name, str) else None
+        if spec is None:
+            raise UnknownModelError(
+                f"unknown model {name!r}; valid names: {', '.join(model_names())} "
+                "(add one with models.zoo.register_model or a plug-in: "
+                "docs/howto/add-a-model.md)") from None
+        return build_registered(spec, seed=seed, num_classes=num_classes)
+    num_classes = 1000 if num_classes is None else num_classes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = PartitionedModel(name, builder(num_classes), (3, 224, 224), num_classes)

@@ -400,13 +400,13 @@ def _resolve(host: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models import MODEL_NAMES
+    from models import model_names
 
     from runtime.images import DEFAULT_NAMES, load_images
 
     p = argparse.ArgumentParser(prog="python -m runtime.client", description=__doc__.split("\n")[0])
     p.add_argument("--to", help="HOST:PORT of the first hop (hops without address use it)")
-    p.add_argument("--model", required=True, choices=MODEL_NAMES)
+    p.add_argument("--model", required=True, choices=model_names())
     p.add_argument("--plan", default="0-m",
                    help="hops HOST:PORT:START-END[,...]; END may be 'm'; default 0-m on --to")
     p.add_argument("--rate", type=float, default=1.0, help="tasks per second (open loop)")

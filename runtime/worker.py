@@ -163,7 +163,7 @@ def default_model_factory(seed: int = 0) -> Callable[[str], Any]:
 class Worker:
     """A split-inference worker listening on ``host:port`` (``port=0``: pick a free one).
 
-    ``models`` is the allow-list (``None``: ``models.MODEL_NAMES``); ``model_factory(name)``
+    ``models`` is the allow-list (``None``: ``models.model_names()``); ``model_factory(name)``
     returns an object with ``num_segments``, ``output_shape(k)`` and ``run(x, start, end)``.
     """
 
@@ -177,9 +177,9 @@ class Worker:
                  connect_timeout: float = 3.0, send_timeout: float = 60.0,
                  max_batch: int = 64, num_senders: int = 4, pacer=None):
         if models is None:
-            from models import MODEL_NAMES
+            from models import model_names
 
-            models = MODEL_NAMES
+            models = model_names()          # built-ins and registered (SDNCEP_MODEL_PLUGINS) models
         self.host, self.port, self.name = host, port, name[:wire.NAME_FIELD]
         self.allowed = frozenset(models)
         self.model_factory = model_factory or default_model_factory(seed)
@@ -597,11 +597,12 @@ def main(argv: list[str] | None = None) -> int:
         models = None
     else:
         models = [m.strip() for m in a.models.split(",") if m.strip()]
-        from models import MODEL_NAMES
+        from models import model_names
 
-        bad = [m for m in models if m not in MODEL_NAMES]
+        bad = [m for m in models if m not in model_names()]
         if bad:
-            p.error(f"unknown models {bad}; known: {', '.join(MODEL_NAMES)}")
+            p.error(f"unknown models {bad}; known: {', '.join(model_names())} (register your own: "
+                    f"docs/howto/add-a-model.md)")
     limits = dataclasses.replace(wire.DEFAULT_LIMITS, max_payload=int(a.max_payload_mib * 2**20),
                                  io_timeout=a.io_timeout)
     pacer = None

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark one SDN-CEP decision (predictor + masked forward + decode), p50/p99 in ms.
 
-    nice -n 10 .venv/bin/python scripts/bench_decision.py --agent results/agent/sdn_cep_2hop.pt
+    sdncep bench-decision [--agent checkpoints/sdncep-alexnet.pt]
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # repo root, relative to this file
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))   # repo root, relative to this file
 
 from agents.config import CostConfig  # noqa: E402
 from agents.dqn import Agent  # noqa: E402
@@ -20,8 +21,10 @@ from scripts.train_agent import make_store  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--agent", default="results/agent/sdn_cep_2hop.pt")
-    ap.add_argument("--predictor", default="results/complexity.json")
+    ap.add_argument("--agent", default=str(REPO / "checkpoints" / "sdncep-alexnet.pt"),
+                    help="DQN checkpoint (.pt + .json); default: the shipped AlexNet agent")
+    ap.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"),
+                    help="complexity predictor JSON (trained and written here if missing)")
     ap.add_argument("-n", type=int, default=5000, help="decisions timed")
     ap.add_argument("--profiles", default=None, help="profiles root (default: the repo's profiles/)")
     ns = ap.parse_args(argv)

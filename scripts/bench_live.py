@@ -28,10 +28,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agents.registry import BENCHMARKED
+from agents.registry import BENCHMARKED, METHODS, valid_method_name
+from sdncep import records as run_records
 from runtime.device import save_prepared
 from scripts import live_report
-from topologies.schedule import ScheduleRunner, wifi_trace
+from topologies.schedule import ScheduleRunner, TraceError, load_trace, wifi_trace, write_trace
 from topologies.spec import SpecError, TopologySpec
 from topologies.testbed import Testbed, TestbedError
 
@@ -286,16 +287,14 @@ def num_segments(model):
     return ProfileStore().reference(model).m  # reads the profiles once per model
 
 
-def controller_config(run_dir, agent, predictor):
+def controller_config(run_dir, agent, predictor, methods=()):
+    """The controller's settings for this run; plug-in methods are served by name."""
+    settings = {"worker_port": WORKER_PORT, "agent_checkpoint": agent or "", "predictor_path": predictor or "",
+                "policies": ",".join(m for m in methods if m not in METHODS)}
     conf = Path(run_dir) / "bench-controller.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["[sdncep]", f"worker_port = {WORKER_PORT}"]
-    if agent:
-        lines.append(f"agent_checkpoint = {agent}")
-    if predictor:
-        lines.append(f"predictor_path = {predictor}")
-    conf.write_text("\n".join(lines) + "\n")
-    return conf
+    conf.write_text("[sdncep]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items() if v != ""))
+    return conf, settings
 
 
 def _numbers(text, kind=float):
@@ -309,7 +308,9 @@ def parse_args(argv):
     parser.add_argument("--full", action="store_true",
                         help="4 loads x 2 WAN rates x 3 seeds, a bandwidth sweep at load, 5 models (about an hour)")
     parser.add_argument("--model", default="alexnet", help="model of the load and bandwidth phases")
-    parser.add_argument("--methods", default=",".join(BENCHMARKED))
+    parser.add_argument("--methods", default=",".join(BENCHMARKED),
+                        help="built-in methods, 'package.module:attr' plug-ins (on the Python path of the "
+                             "controller) or entry point names, comma-separated")
     parser.add_argument("--loads", help="tasks/s per device of the load phase, comma-separated")
     parser.add_argument("--bandwidths", help="WAN Mbit/s of the load phase, comma-separated")
     parser.add_argument("--seeds", help="arrival seeds, comma-separated (each seed repeats the load phase)")
@@ -322,8 +323,11 @@ def parse_args(argv):
     parser.add_argument("--agent", default=agents, help="SDN-CEP agent checkpoints, comma-separated, one per "
                                                        "model (default: checkpoints/sdncep-*.pt)")
     parser.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"))
+    parser.add_argument("--trace", help="bandwidth trace CSV (time_s,link,mbit) replayed in the wifi phase instead "
+                                        "of the generated WiFi-like one; the same files `sdncep sim --trace` reads")
     parser.add_argument("--skip", default="", help=f"phases to skip, of {','.join(PHASES)}")
-    parser.add_argument("--out", default=str(REPO / "results" / "live"))
+    parser.add_argument("--out", help="run folder (default: a new one under results/live/, which 'latest' "
+                                      "links to)")
     args = parser.parse_args(argv)
     plan = settings(args.full)
     try:
@@ -340,7 +344,10 @@ def parse_args(argv):
     args.skip = set(filter(None, args.skip.split(",")))
     if args.skip - set(PHASES):
         parser.error(f"--skip takes phases of {', '.join(PHASES)}")
-    args.methods = tuple(args.methods.split(","))
+    args.methods = tuple(dict.fromkeys(filter(None, args.methods.split(","))))
+    bad = [m for m in args.methods if not valid_method_name(m)]
+    if bad or not args.methods:
+        parser.error(f"--methods: not a method name: {', '.join(bad) or '(none)'}")
     return args, plan
 
 
@@ -353,7 +360,7 @@ def main(argv=None):
         if not Path(path).exists():
             print(f"error: {path} not found; train it with scripts/train_agent.py (see README)", file=sys.stderr)
             return 2
-    out = Path(args.out)
+    out = Path(args.out) if args.out else run_records.new_run_dir(REPO / "results" / "live")
     out.mkdir(parents=True, exist_ok=True)
     models = tuple(dict.fromkeys((args.model,) + (plan["models"] if "models" not in skip else ())))
     try:
@@ -363,6 +370,20 @@ def main(argv=None):
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    trace = None
+    if "wifi" not in skip:
+        try:
+            trace = load_trace(args.trace) if args.trace else wifi_trace("c1-g1", plan["wifi_s"], seed=0,
+                                                                         mean_mbit=20, high_mbit=50)
+        except TraceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        links = {frozenset((a, b)) for a, b, _, _ in spec.links()}
+        unknown = sorted({c.link for c in trace if frozenset(c.ends) not in links})
+        if unknown:
+            print(f"error: trace {args.trace}: no link {', '.join(unknown)} in this topology", file=sys.stderr)
+            return 2
+        plan["wifi_s"] = max(c.time_s for c in trace) + 1.0
     started = time.monotonic()
     cell_runs = len(rounds_of(methods, plan["per_cell"], plan["rounds"]))
     sweep_runs = len(rounds_of(methods, plan["sweep_per_cell"], 1)) if plan["sweep_per_cell"] else 0
@@ -371,8 +392,11 @@ def main(argv=None):
              + (0 if "wifi" in skip else 1) + (0 if "models" in skip else len(plan["models"]) * 3))
     run = {"argv": sys.argv[1:] if argv is None else list(argv), "settings": plan, "methods": methods,
            "topology": {k: v for k, v in spec.__dict__.items()}, "agents": args.agent or ""}
+    conf, controller_settings = controller_config(out, args.agent, args.predictor, methods)
+    run_records.write_manifest(out, run_records.manifest(
+        "live", vars(args), topology=run["topology"], controller=controller_settings,
+        checkpoints=(args.agent or "").split(",") + [args.predictor], settings=plan))
     try:
-        conf = controller_config(out, args.agent, args.predictor)
         with Testbed(spec, controller_args=["--config-file", str(conf)]) as bed, contextlib.ExitStack() as stack:
             print(f"testbed up; controller log {bed.controller_log}", flush=True)
             bed.wait_until(bed.view_complete, timeout=180, interval=0.5, what="a complete view")
@@ -393,17 +417,18 @@ def main(argv=None):
                     cell = {"phase": "bandwidth", "wan_mbit": wan, "rate": plan["sweep_rate"], "seed": 0}
                     bench.run_cell(cell, methods, plan["sweep_per_cell"], plan["sweep_rate"], 1, plan["arrivals"],
                                    progress)
+            wifi_methods = [m for m in ("neurosurgeon", "dpto", "sdn-cep") if m in methods] or list(methods)
             if "wifi" not in skip:
-                trace = wifi_trace("c1-g1", plan["wifi_s"], seed=0, mean_mbit=20, high_mbit=50)
                 runner = ScheduleRunner(trace, lambda ends, mbit: bed.set_link_rate(*ends, mbit))
                 runner.start()
-                wifi_methods = [m for m in ("neurosurgeon", "dpto", "sdn-cep") if m in methods]
                 count = max(int(plan["wifi_s"] / len(wifi_methods)), 1)
                 for method in wifi_methods:
                     bench.run_tasks(method, count, {"phase": "wifi", "rate": 1}, arrivals="fixed", rate=1.0)
                 runner.stop()
                 (out / "wifi_trace.json").write_text(json.dumps(
                     [{"t": t, "mbit": c.mbit} for t, c in runner.applied]))
+                with open(out / "wifi_trace.csv", "w", newline="", encoding="utf-8") as handle:
+                    write_trace(trace, handle)            # replay it: --trace, or sdncep sim --trace
                 progress.update()
             if "models" not in skip:
                 bench.set_wan(20)

@@ -275,21 +275,61 @@ def write_all(records, out, run=None, fidelity_runs=(), simulate=True):
     return summary
 
 
+def side_by_side(summary_a, summary_b, name_a="A", name_b="B"):
+    """Median latency per (cell, method) in two runs, and B's change against A."""
+    def medians(summary):
+        return {(cell["name"], method): stats["median_s"] for cell in summary["cells"]
+                for method, stats in cell["methods"].items()}
+    a, b = medians(summary_a), medians(summary_b)
+    order = list(dict.fromkeys(list(a) + list(b)))
+    width = max([len(label(m)) + 2 for _, m in order] + [10])
+    lines = [f"Median latency (ms) per cell and method: {name_a} | {name_b} | change", ""]
+    cell = None
+    for key in order:
+        if key[0] != cell:
+            cell = key[0]
+            lines.append(cell)
+        ma, mb = a.get(key), b.get(key)
+        change = f"{(mb - ma) / ma:+.0%}" if ma and mb else "-"
+        lines.append(f"  {label(key[1]).ljust(width - 2)} {_ms(ma):>8} {_ms(mb):>8} {change:>7}")
+    return "\n".join(lines)
+
+
+def read_run(folder, simulate=True, redraw=True):
+    """The summary of a run folder (live or sim records), redrawn into it if ``redraw``."""
+    from sdncep.records import resolve_run
+    out = resolve_run(folder)
+    if not (out / "records.json").is_file():
+        raise FileNotFoundError(f"{folder} has no records.json; give a run folder (results/live/..., "
+                                f"results/sim/...) or its parent with a 'latest' link")
+    records = json.loads((out / "records.json").read_text())
+    run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else None
+    fidelity = json.loads((out / "fidelity.json").read_text()) if (out / "fidelity.json").is_file() else ()
+    if redraw:
+        return out, write_all(records, out, run, fidelity, simulate=simulate)
+    return out, summarize(records, run, fidelity, simulate)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Redraw a finished live run: tables, verdicts, figures.")
-    parser.add_argument("run_dir", nargs="?", default="results/live",
-                        help="folder with records.json (and run.json, fidelity.json) from scripts.bench_live")
+    parser = argparse.ArgumentParser(description="Redraw a finished run (live or simulated): tables, verdicts, "
+                                                 "figures; with two runs, their medians side by side.")
+    parser.add_argument("runs", nargs="*", default=["results/live/latest"], metavar="RUN",
+                        help="run folder(s) with records.json (default: results/live/latest); give two to compare")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulator replay")
     parser.add_argument("--markdown", action="store_true",
                         help="print the judged cells as a Markdown table (medians in ms, paired tests)")
     args = parser.parse_args(argv)
-    out = Path(args.run_dir)
-    if not (out / "records.json").is_file():
-        parser.error(f"{out} has no records.json; give the folder a live benchmark wrote")
-    records = json.loads((out / "records.json").read_text())
-    run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else None
-    fidelity = json.loads((out / "fidelity.json").read_text()) if (out / "fidelity.json").is_file() else ()
-    summary = write_all(records, out, run, fidelity, simulate=not args.no_sim)
+    if len(args.runs) > 2:
+        parser.error("give one run folder, or two to compare")
+    try:
+        read = [read_run(run, simulate=not args.no_sim, redraw=len(args.runs) == 1) for run in args.runs]
+    except (FileNotFoundError, ValueError) as exc:
+        parser.error(str(exc))
+    if len(read) == 2:
+        (out_a, a), (out_b, b) = read
+        print(side_by_side(a, b, out_a.name, out_b.name))
+        return 0
+    summary = read[0][1]
     print(markdown_table(summary) if args.markdown else latency_table(summary))
     return 0
 

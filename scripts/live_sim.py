@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from agents.calibration import ProfileStore
 from agents.config import CostConfig
-from agents.registry import AGENT, METHODS, build_baselines
+from agents.registry import AGENT, METHODS, PluginError, build_policies
 from agents.simulator import Arrival, replay
 from agents.world import Calibration
 from topologies.spec import TopologySpec
@@ -33,7 +33,10 @@ def _policy(method, agents):
         from agents.dqn import PerModelPolicy
         policy = PerModelPolicy.load([p for p in agents.split(",") if p], use_gate=False, top_k=5)
         return policy if method == "sdn-cep" else policy.renamed(method, top_k=1)
-    return build_baselines(_store()).get(method)
+    try:
+        return build_policies([method], _store()).get(method)      # built-in baselines and plug-ins
+    except PluginError:
+        return None                                                 # a plug-in this process cannot import
 
 
 def replay_cell(rows, spec, wan_mbit, calibration, agents=""):

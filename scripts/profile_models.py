@@ -7,9 +7,13 @@ Run from the repository root:
     .venv/bin/python -m scripts.profile_models --host-class lab --cpu-share 0.3
     .venv/bin/python -m scripts.profile_models --evaluate \
         [--fit-out profiles/latency_predictor.json]
+    .venv/bin/python -m scripts.profile_models --plugin my_models --model tinycnn \
+        --host-class cloud edge-large edge-medium edge-small     # a model of your own
 
 A CPU share below one core is applied with a cgroup-v1 CPU quota (needs root).
-Profiles are written to ``<out>/<host_class>/<model>.json``.
+Profiles are written to ``<out>/<host_class>/<model>.json``. ``--plugin`` imports a
+module (``pkg.module``, ``pkg.module:function`` or ``path/to/file.py``) that registers
+models with ``models.zoo.register_model`` (docs/howto/add-a-model.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import sys
 from pathlib import Path
 
 from models import MODEL_NAMES, build_model
+from models.custom import ModelCheckError, ModelRegistrationError, check_model, load_plugin
+from models.zoo import model_names
 from models.host_classes import HOST_CLASSES
 from models.profile import load_profile, profile_path, save_profile
 from models.profiler import (DEFAULT_PERIOD_US, CgroupUnavailableError, cpu_quota,
@@ -33,8 +39,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cpu-share", type=float, default=None, metavar="F",
                     help="CPU share in cores (overrides the host class's share; "
                          "needed for a host class not in models/host_classes.py)")
-    ap.add_argument("--models", default=",".join(MODEL_NAMES),
-                    help="comma-separated model names (default: all)")
+    ap.add_argument("--models", "--model", default=",".join(MODEL_NAMES),
+                    help="comma-separated model names: built-in or registered by a --plugin "
+                         "(default: the built-in models)")
+    ap.add_argument("--plugin", action="append", default=[], metavar="SPEC",
+                    help="import a model plug-in first (pkg.module, pkg.module:function or "
+                         "path/to/file.py); repeatable")
+    ap.add_argument("--no-check", action="store_true",
+                    help="skip models.check_model (split equivalence, batching, wire format) "
+                         "before profiling a registered model")
+    ap.add_argument("--list-models", action="store_true",
+                    help="print the built-in and registered models and exit")
     ap.add_argument("--repeats", type=int, default=15, help="timing samples per segment")
     ap.add_argument("--vgg-repeats", type=int, default=None,
                     help="samples per segment for vgg16 (default: --repeats)")
@@ -55,6 +70,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--fit-out", type=Path, default=None,
                     help="with --evaluate: also fit on all profiles and save the predictor")
     args = ap.parse_args(argv)
+    for spec in args.plugin:
+        try:
+            load_plugin(spec)
+        except ModelRegistrationError as exc:
+            ap.error(f"--plugin {spec}: {exc}")
+    if args.list_models:
+        return args
     if not args.host_class and not args.evaluate:
         ap.error("give --host-class NAME... to profile, or --evaluate")
     if args.cpu_share is not None and len(args.host_class) != 1:
@@ -66,10 +88,29 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             ap.error(f"unknown host class {hc!r} (known: {', '.join(HOST_CLASSES)}); "
                      "give --cpu-share for a new one")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in args.models if m not in MODEL_NAMES]
+    known = model_names()
+    unknown = [m for m in args.models if m not in known]
     if unknown:
-        ap.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(MODEL_NAMES)}")
+        ap.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(known)} "
+                 "(a model of your own needs --plugin, see docs/howto/add-a-model.md)")
     return args
+
+
+def _check_registered(args: argparse.Namespace) -> int:
+    """check_model every registered (non-built-in) model asked for; 0 if all pass."""
+    if args.no_check:
+        return 0
+    for name in args.models:
+        if name in MODEL_NAMES:
+            continue
+        try:
+            check_model(build_model(name, seed=0))
+        except (ModelCheckError, ModelRegistrationError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if not args.quiet:
+            print(f"{name}: check_model passed", flush=True)
+    return 0
 
 
 def _profile_host_class(args: argparse.Namespace, host_class: str, share: float) -> None:
@@ -102,6 +143,12 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.list_models:
+        for name in model_names():
+            print(name)
+        return 0
+    if args.host_class and _check_registered(args):
+        return 2
     # turn SIGTERM into SystemExit so the quota cgroup is removed on the way out
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     for hc in args.host_class:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Simulated experiments of SDN-CEP vs the baselines and the Oracle.
 
-    nice -n 10 .venv/bin/python scripts/sim_experiments.py --agent results/agent/sdn_cep_2hop.pt
+    sdncep experiments [--agent checkpoints/sim-agent.pt] [--quick]
 
 Produces in ``--out`` (default ``results/``): ``grid.csv`` (method x bandwidth x tasks),
 ``fig_latency_vs_bw.png``, ``fig_latency_vs_tasks.png``, ``fig_cost_vs_tasks.png``,
@@ -90,8 +90,9 @@ def bench_decision(agent: Agent, pred: ComplexityPredictor, store: ProfileStore,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--agent", default="results/agent/sdn_cep_2hop.pt", help="DQN checkpoint (.pt + .json)")
+    ap = argparse.ArgumentParser(prog="sdncep experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--agent", default=str(Path(__file__).resolve().parents[1] / "checkpoints" / "sim-agent.pt"),
+                    help="DQN checkpoint (.pt + .json); default: the shipped two-hop agent of the default world")
     ap.add_argument("--extra-agent", action="append", default=[], metavar="LABEL=PATH",
                     help="another checkpoint to evaluate (e.g. sdn-cep-2hop=results/agent/x.pt); repeatable")
     ap.add_argument("--out", default="results", help="output directory")

@@ -5,7 +5,8 @@
 
 Writes ``<out_dir>/<exp_name>.pt`` (state_dict), ``.json`` (metadata) and ``.csv``
 (one row per episode).  ``--config cfg.yaml`` loads cost/sim settings (unknown keys
-are refused).
+are refused).  ``--model NAME`` may be any model with a profile under ``--profiles``
+(a model of your own: docs/howto/add-a-model.md).
 """
 from __future__ import annotations
 
@@ -38,13 +39,17 @@ def field_docs(cls) -> dict[str, str]:
 def parser_for(cls) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     docs = field_docs(cls)
+
+    def help_of(f):
+        return docs.get(f.name, "").replace("%", "%%")   # argparse formats help with %
+
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name, ""))
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_of(f))
         else:
             typ = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
-            ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name, ""))
+            ap.add_argument(flag, type=typ, default=f.default, help=help_of(f))
     ap.add_argument("--config", type=str, default=None, help="YAML/JSON config with cost/sim sections")
     ap.add_argument("--profiles", type=str, default=None,
                     help="profiles root (<root>/<host_class>/<model>.json); default: the repo's profiles/; "
@@ -64,10 +69,17 @@ def main(argv=None) -> int:
     ns = parser_for(dqn.Args).parse_args(argv)
     kw = {f.name: getattr(ns, f.name) for f in dataclasses.fields(dqn.Args)}
     try:
+        store = make_store(ns.profiles)   # first: a model of your own is known by its profile
         args = dqn.Args(**kw)
         cfg = load_config(ns.config) if ns.config else CoreConfig()
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.model not in store.models():
+        print(f"error: no profile of model {args.model!r} under {store.root or '(synthetic only)'}; "
+              f"profiled: {', '.join(store.models())}. Profile it first "
+              "(python -m scripts.profile_models --plugin ... --model NAME, docs/howto/add-a-model.md)",
+              file=sys.stderr)
         return 2
     q_pool = None
     if ns.predictor:
@@ -76,7 +88,7 @@ def main(argv=None) -> int:
         qs = (ComplexityPredictor.load(ns.predictor).meta or {}).get("q_holdout", [])
         q_pool = np.array(qs) if len(qs) else None
     t0 = time.time()
-    agent, rows = dqn.train(args, cfg.cost, make_store(ns.profiles), q_pool, cfg.sim)
+    agent, rows = dqn.train(args, cfg.cost, store, q_pool, cfg.sim)
     wall = time.time() - t0
     last = rows[-50:]
     print(f"trained {len(rows)} episodes, {rows[-1]['steps']} steps in {wall:.1f}s; "

@@ -31,7 +31,7 @@ from mininet.topo import Topo  # noqa: E402
 from topologies.nodes import (PACED_SHARES_PER_CORE, EdgeCloudHost, NetemUnavailable, ShapedLink,  # noqa: E402
                               SocketRemoteController, pin_process)
 from topologies.ovs import OvsDaemons, OvsError  # noqa: E402
-from topologies.schedule import ScheduleError, ScheduleRunner, load_trace  # noqa: E402
+from topologies.schedule import TraceError, ScheduleRunner, load_trace  # noqa: E402
 from topologies.spec import CPU_PERIOD_US, SpecError, TopologySpec, dpid_of  # noqa: E402
 
 
@@ -102,7 +102,7 @@ def link_setter(net):
         a, b = ends
         links = net.linksBetween(net[a], net[b]) if a in net and b in net else []
         if not links:
-            raise ScheduleError(f"no link {a}-{b} in this topology")
+            raise TraceError(f"no link {a}-{b} in this topology")
         for link in links:
             link.intf1.set_rate(mbit)
             link.intf2.set_rate(mbit)
@@ -128,7 +128,7 @@ def main(argv=None):
             mapping["wan_mbit"] = args.wan_mbit
         spec = TopologySpec.from_mapping(mapping)
         changes = load_trace(args.schedule) if args.schedule else []
-    except (SpecError, ScheduleError) as exc:
+    except (SpecError, TraceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if os.geteuid() != 0:

@@ -1,81 +1,20 @@
 """Bandwidth schedules: link rates that change over time, applied live with tc.
 
-A trace is CSV with a header ``time_s,link,mbit``; ``link`` names both ends,
-e.g. ``c1-g1``. Each row sets that link's rate (both directions) from ``time_s``
-seconds after the schedule starts. ``wifi_trace`` makes a WiFi-like random trace.
+The trace format and the WiFi-like generator are agents.traces (shared with the
+simulator): CSV ``time_s,link,mbit``, each row setting that link's rate (both
+directions) from ``time_s`` seconds after the schedule starts.
 
     python -m topologies.schedule wifi --link c1-g1 --duration 60 --out wifi.csv
 """
 
 import argparse
-import csv
-import math
-import random
 import sys
 import threading
 import time
-from dataclasses import dataclass
 
+from agents.traces import RateChange, TraceError, load_trace, parse_trace, wifi_trace, write_trace
 
-class ScheduleError(ValueError):
-    """A malformed trace."""
-
-
-@dataclass(frozen=True, order=True)
-class RateChange:
-    time_s: float
-    link: str
-    mbit: float
-
-    @property
-    def ends(self):
-        return tuple(self.link.split("-", 1))
-
-
-def parse_trace(lines, source="trace"):
-    reader = csv.DictReader(lines)
-    if reader.fieldnames is None or set(reader.fieldnames) != {"time_s", "link", "mbit"}:
-        raise ScheduleError(f"{source}: header must be time_s,link,mbit")
-    changes = []
-    for number, row in enumerate(reader, start=2):
-        try:
-            change = RateChange(float(row["time_s"]), row["link"].strip(), float(row["mbit"]))
-        except (TypeError, ValueError):
-            raise ScheduleError(f"{source}:{number}: time_s and mbit must be numbers") from None
-        if change.time_s < 0 or not 0.1 <= change.mbit <= 1000 or not math.isfinite(change.time_s):
-            raise ScheduleError(f"{source}:{number}: need time_s >= 0 and 0.1 <= mbit <= 1000")
-        if change.link.count("-") != 1 or "" in change.ends:
-            raise ScheduleError(f"{source}:{number}: link must look like 'c1-g1'")
-        changes.append(change)
-    return sorted(changes)
-
-
-def load_trace(path):
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            return parse_trace(handle, source=path)
-    except OSError as exc:
-        raise ScheduleError(f"cannot read {path}: {exc}") from None
-
-
-def write_trace(changes, handle):
-    writer = csv.writer(handle)
-    writer.writerow(["time_s", "link", "mbit"])
-    for change in changes:
-        writer.writerow([f"{change.time_s:.3f}", change.link, f"{change.mbit:.3f}"])
-
-
-def wifi_trace(link, duration_s, seed=0, step_s=1.0, mean_mbit=30.0, low_mbit=2.0, high_mbit=60.0):
-    """A WiFi-like trace: a mean-reverting random walk with occasional deep fades."""
-    rng = random.Random(seed)
-    rate, changes, t = mean_mbit, [], 0.0
-    while t < duration_s:
-        rate += 0.3 * (mean_mbit - rate) + rng.gauss(0, 0.15 * mean_mbit)
-        faded = rng.random() < 0.08
-        value = low_mbit + rng.random() * low_mbit if faded else rate
-        changes.append(RateChange(round(t, 3), link, round(min(max(value, low_mbit), high_mbit), 3)))
-        t += step_s
-    return changes
+__all__ = ["RateChange", "TraceError", "load_trace", "parse_trace", "wifi_trace", "write_trace", "ScheduleRunner"]
 
 
 # The links carry jumbo frames (topologies.nodes.MTU): htb's quantum is one whole frame

@@ -125,6 +125,8 @@ class TopologySpec:
         try:
             with open(path, encoding="utf-8") as handle:
                 mapping = yaml.safe_load(handle) or {}
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"topology file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except (OSError, yaml.YAMLError) as exc:
             raise SpecError(f"cannot read topology file {path}: {exc}") from None
         if not isinstance(mapping, dict):
@@ -147,8 +149,8 @@ class TopologySpec:
                 for name, role, cores in self.hosts() if role != "device"}
 
     def served_models(self):
-        from models.zoo import MODEL_NAMES
-        return MODEL_NAMES if self.worker_models == "all" else tuple(self.worker_models.split(","))
+        from models.zoo import model_names
+        return model_names() if self.worker_models == "all" else tuple(self.worker_models.split(","))
 
     def check_budget(self, machine_cores=None, store=None):
         """Refuse a paced topology this machine could not keep up with (SpecError)."""

@@ -92,6 +92,15 @@ def test_estimator_needs_two_agreeing_probes_for_a_first_estimate_and_a_change()
     assert est.update(LINK, 11e6) == 10.5e6    # seen twice: shown
 
 
+def test_cross_traffic_correction_restores_a_low_reading_up_to_the_estimate_only():
+    from controller.probe import corrected_capacity
+    assert corrected_capacity(30e6, 20e6, 50e6) == 50e6     # 20 Mbit/s UDP on a 50 Mbit/s link
+    assert corrected_capacity(25e6, 50e6, 50e6) == 50e6     # TCP that backed off: never above the estimate
+    assert corrected_capacity(5e6, 5e6, 50e6) == 10e6       # the link really slowed to 10 under 5 of traffic
+    assert corrected_capacity(30e6, 20e6, None) == 30e6     # first reading: as measured (conservative)
+    assert corrected_capacity(60e6, 20e6, 50e6) == 60e6     # at or above the estimate: as measured
+
+
 def test_estimator_settles_on_a_noisy_link_after_a_window_of_disagreeing_probes():
     est = CapacityEstimator(window=3, jump=0.1)
     assert est.update(LINK, 10e6) is None

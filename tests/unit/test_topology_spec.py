@@ -68,7 +68,7 @@ def test_trace_round_trip_and_wifi_bounds():
     "time_s,link,mbit\n0,c1-g1,0\n", "time_s,link,mbit\n-1,c1-g1,5\n",
 ])
 def test_bad_traces_refused(text):
-    with pytest.raises(schedule.ScheduleError):
+    with pytest.raises(schedule.TraceError):
         schedule.parse_trace(io.StringIO(text))
 
 

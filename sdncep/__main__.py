@@ -1,0 +1,5 @@
+import sys
+
+from sdncep.cli import main
+
+sys.exit(main())
