@@ -20,6 +20,8 @@ Pure: no clock reads (``now`` is an argument), no Ryu, no Mininet.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -51,6 +53,11 @@ class NodeReading:
     distance: int | None = None   # switches between the requesting device and the node
 
 
+def _number(value):
+    """A real number; JSON's true/false are not numbers here."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Live corrections of the cost model's inputs (fed back by scripts.bench_live; the
@@ -67,13 +74,18 @@ class Calibration:
     network: float = 1.0
     overhead_s: float = 0.0
 
+    MAX_NODES = 256          # compute factors kept: a testbed has a handful of nodes
+
     def __post_init__(self):
         factors = dict(self.compute)
-        if not all(isinstance(k, str) and isinstance(v, (int, float)) and 0.2 <= v <= 5 for k, v in factors.items()):
-            raise ValueError("compute factors must map node names to numbers in [0.2, 5]")
-        if not (isinstance(self.network, (int, float)) and 0.2 <= self.network <= 5):
+        if len(factors) > self.MAX_NODES:
+            raise ValueError(f"at most {self.MAX_NODES} compute factors, got {len(factors)}")
+        if not all(isinstance(k, str) and 0 < len(k) <= 64 and _number(v) and 0.2 <= v <= 5
+                   for k, v in factors.items()):
+            raise ValueError("compute factors must map node names (1-64 characters) to numbers in [0.2, 5]")
+        if not (_number(self.network) and 0.2 <= self.network <= 5):
             raise ValueError("network factor must be a number in [0.2, 5]")
-        if not (isinstance(self.overhead_s, (int, float)) and 0 <= self.overhead_s <= 1):
+        if not (_number(self.overhead_s) and 0 <= self.overhead_s <= 1):
             raise ValueError("overhead_s must be a number of seconds in [0, 1]")
         object.__setattr__(self, "compute", tuple(sorted(factors.items())))
 
@@ -81,8 +93,10 @@ class Calibration:
     def from_mapping(cls, fields):
         if not isinstance(fields, dict) or set(fields) - {"compute", "network", "overhead_s"}:
             raise ValueError("calibration must be an object with 'compute', 'network' and/or 'overhead_s'")
-        return cls(tuple(dict(fields.get("compute", {})).items()), fields.get("network", 1.0),
-                   fields.get("overhead_s", 0.0))
+        compute = fields.get("compute", {})
+        if not isinstance(compute, dict):
+            raise ValueError("compute must be an object of node name -> factor")
+        return cls(tuple(compute.items()), fields.get("network", 1.0), fields.get("overhead_s", 0.0))
 
     def as_dict(self):
         return {"compute": dict(self.compute), "network": self.network, "overhead_s": self.overhead_s}

@@ -79,19 +79,26 @@ class SdnCepController(app_manager.RyuApp):
     def _load_planner(self):
         """The planner, or no start at all: a file or plug-in the settings name that
         cannot be used stops ryu-manager with every problem listed (``sdncep check``
-        runs the same checks), rather than a controller that plans nothing."""
-        from sdncep.check import ERROR, check_controller_config, settings_problems
+        runs the same checks), rather than a controller that plans nothing. With
+        ``on_bad_settings = serve_baselines`` it starts without them instead, and the
+        methods they served answer with an explicit error naming the file."""
+        from sdncep.check import ERROR, check_controller_config, settings_problems, usable_settings
 
         config = self.config
         # the config files too: oslo passes over unknown options silently
         problems = [p for path in cfg.CONF.config_file or () for p in check_controller_config(path).problems
                     if p.severity == ERROR]
         problems += [p for p in settings_problems(config) if p.message not in {q.message for q in problems}]
+        unavailable = {}
         if problems:
             for problem in problems:
                 LOG.error("sdncep config: %s", problem)
-            raise SystemExit("sdncep: refusing to start, [sdncep] settings: "
-                             + "; ".join(str(p).lstrip(": ") for p in problems))
+            if config.on_bad_settings == "refuse":
+                raise SystemExit("sdncep: refusing to start, [sdncep] settings: "
+                                 + "; ".join(str(p).lstrip(": ") for p in problems))
+            config, unavailable = usable_settings(config)
+            for method, why in unavailable.items():
+                LOG.error("sdncep: serving without %s: %s", method, why)
         if config.agent_checkpoint:
             import torch
             # one thread: the agents' forward pass is tiny, and idle torch worker
@@ -103,7 +110,7 @@ class SdnCepController(app_manager.RyuApp):
                 predictor_path=config.predictor_path or None,
                 profiles_dir=config.profiles_dir or None, delta=config.delta,
                 complexity_gate=config.complexity_gate, agent_top_k=config.agent_top_k,
-                policies=config.policies,
+                policies=config.policies, unavailable=unavailable,
                 worker_port=config.worker_port, rule_idle_timeout=config.transfer_idle_timeout,
                 stats_lag_s=2 * config.poll_interval + 0.5)
         except (OSError, ValueError, RuntimeError) as exc:

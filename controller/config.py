@@ -28,6 +28,9 @@ HELP = {
     "profiles_dir": "directory of layer profiles (empty: the repository's profiles/)",
     "delta": "complexity threshold: q >= delta sends a task to the cloud",
     "complexity_gate": "apply the complexity gate (q >= delta -> cloud) before the DQN in sdn-cep",
+    "on_bad_settings": "what to do when a checkpoint, predictor or plug-in named here cannot be used: 'refuse' "
+                       "to start (listing every problem), or 'serve_baselines': start without it and answer "
+                       "plan requests for the methods it served with an explicit error naming the file",
     "policies": "plug-in methods served besides the built-in ones, comma-separated: 'package.module:attr' "
                 "(a class or factory on the controller's Python path) or entry point names of group "
                 "sdncep.policies",
@@ -56,6 +59,7 @@ class ControllerConfig:
     complexity_gate: bool = False
     agent_top_k: int = 5
     policies: str = ""
+    on_bad_settings: str = "refuse"
 
     def __post_init__(self):
         if not 0.1 <= self.poll_interval <= 60:
@@ -74,6 +78,8 @@ class ControllerConfig:
             raise ConfigError("transfer_idle_timeout must be in [1, 600] s")
         if not 0.0 <= self.delta <= 1.0:
             raise ConfigError(f"delta must be in [0, 1], got {self.delta}")
+        if self.on_bad_settings not in ("refuse", "serve_baselines"):
+            raise ConfigError(f"on_bad_settings must be 'refuse' or 'serve_baselines', got {self.on_bad_settings!r}")
         if not 1 <= self.agent_top_k <= 64:
             raise ConfigError(f"agent_top_k must be in [1, 64], got {self.agent_top_k}")
 

@@ -56,18 +56,26 @@ class PlanRequest:
             ipaddress.IPv4Address(self.device_ip)
         except (ipaddress.AddressValueError, ValueError):
             raise PlanProtocolError(f"device_ip must be an IPv4 address, got {self.device_ip!r}") from None
-        features = tuple(self.features or ())
+        for name in ("features", "hops"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, ())
+            elif not isinstance(getattr(self, name), (list, tuple)):
+                raise PlanProtocolError(f"{name} must be a list")
+        features = tuple(self.features)
         if len(features) > MAX_FEATURES or not all(
                 isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) for f in features):
             raise PlanProtocolError(f"features must be at most {MAX_FEATURES} finite numbers")
         object.__setattr__(self, "features", features)
-        if self.q is not None and not (isinstance(self.q, (int, float)) and 0.0 <= self.q <= 1.0):
+        if self.q is not None and not (isinstance(self.q, (int, float)) and not isinstance(self.q, bool)
+                                       and 0.0 <= self.q <= 1.0):
             raise PlanProtocolError("q must be a number in [0, 1]")
-        if self.reply_port is not None and not (isinstance(self.reply_port, int) and 0 < self.reply_port < 65536):
+        if self.reply_port is not None and not (isinstance(self.reply_port, int) and not isinstance(self.reply_port, bool)
+                                                and 0 < self.reply_port < 65536):
             raise PlanProtocolError("reply_port must be a TCP port number")
-        hops = tuple(tuple(h) for h in (self.hops or ()) if isinstance(h, (list, tuple)))
-        if len(hops) != len(self.hops or ()) or len(hops) > MAX_HOPS or not all(
-                len(h) == 3 and isinstance(h[0], str) and all(isinstance(v, int) and v >= 0 for v in h[1:])
+        hops = tuple(tuple(h) for h in self.hops if isinstance(h, (list, tuple)))
+        if len(hops) != len(self.hops) or len(hops) > MAX_HOPS or not all(
+                len(h) == 3 and isinstance(h[0], str) and len(h[0]) <= 64
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in h[1:])
                 for h in hops):
             raise PlanProtocolError(f"hops must be at most {MAX_HOPS} [node, start, end] triples")
         if (self.method == "fixed") != bool(hops):

@@ -35,13 +35,14 @@ class PlannedTask:
 
 class Planner:
     def __init__(self, policies, store, cost=None, predictor=None, worker_port=9000, lan_bps=1e9,
-                 rule_idle_timeout=5, rule_hard_timeout=120, stats_lag_s=2.5):
+                 rule_idle_timeout=5, rule_hard_timeout=120, stats_lag_s=2.5, unavailable=None):
         self.calibration = Calibration()
         # how long port counters keep showing a transfer after it ended: one
         # polling period it is averaged over, plus the next one before it is read
         self.stats_lag_s = stats_lag_s
         self.world = World()
         self.policies = dict(policies)
+        self.unavailable = dict(unavailable or {})   # method -> why it could not be loaded
         self.store, self.cost, self.predictor = store, cost, predictor
         self.worker_port, self.lan_bps = worker_port, lan_bps
         self.timeouts = {"idle_timeout": rule_idle_timeout, "hard_timeout": rule_hard_timeout}
@@ -159,6 +160,9 @@ class Planner:
         from agents.decision import DecisionError, Task, decide
 
         policy = self.policies.get(request.method)
+        if policy is None and request.method in self.unavailable:
+            raise PlanningError(f"method {request.method!r} is unavailable: {self.unavailable[request.method]}",
+                                reason="unavailable")
         if policy is None and request.method != "fixed":
             raise PlanningError(f"method {request.method!r} is not available here "
                                 f"(loaded: {sorted(self.policies)})")

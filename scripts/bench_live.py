@@ -375,13 +375,9 @@ def main(argv=None):
         try:
             trace = load_trace(args.trace) if args.trace else wifi_trace("c1-g1", plan["wifi_s"], seed=0,
                                                                          mean_mbit=20, high_mbit=50)
-        except TraceError as exc:
+            spec.check_trace(trace, args.trace or "the WiFi trace")
+        except (TraceError, SpecError) as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
-        links = {frozenset((a, b)) for a, b, _, _ in spec.links()}
-        unknown = sorted({c.link for c in trace if frozenset(c.ends) not in links})
-        if unknown:
-            print(f"error: trace {args.trace}: no link {', '.join(unknown)} in this topology", file=sys.stderr)
             return 2
         plan["wifi_s"] = max(c.time_s for c in trace) + 1.0
     started = time.monotonic()

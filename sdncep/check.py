@@ -113,14 +113,13 @@ def _each_key(cls, data, path, lines, prefix, problems, error_types, build=None)
         return None
 
 
-def check_topology(path, data=None, lines=None):
+def check_topology(path):
     from topologies.spec import SpecError, TopologySpec
     problems = []
+    data, lines = _read_mapping(path, problems)
     if data is None:
-        data, lines = _read_mapping(path, problems)
-        if data is None:
-            return Checked(str(path), "topology", None, problems)
-    spec = _each_key(TopologySpec, data, str(path), lines or {}, "", problems, (SpecError, TypeError, ValueError))
+        return Checked(str(path), "topology", None, problems)
+    spec = _each_key(TopologySpec, data, str(path), lines, "", problems, (SpecError, TypeError, ValueError))
     if spec is not None:
         try:
             spec.check_budget()
@@ -129,14 +128,12 @@ def check_topology(path, data=None, lines=None):
     return Checked(str(path), "topology", spec, problems)
 
 
-def check_sim_config(path, data=None, lines=None):
+def check_sim_config(path):
     from agents import config as core
     problems = []
+    data, lines = _read_mapping(path, problems)
     if data is None:
-        data, lines = _read_mapping(path, problems)
-        if data is None:
-            return Checked(str(path), "simulator config", None, problems)
-    lines = lines or {}
+        return Checked(str(path), "simulator config", None, problems)
     sections = {"cost": core.CostConfig, "sim": core.SimConfig, "predictor": core.PredictorConfig}
     built = {}
     for name, value in data.items():
@@ -245,6 +242,38 @@ def settings_problems(config):
         except (PluginError, TypeError, ValueError) as exc:
             problems.append(Problem("", "policies", str(exc)))
     return problems
+
+
+def usable_settings(config):
+    """``config`` without the files and plug-ins it cannot use, and {method: why} for the
+    methods that leaves out (the controller's ``on_bad_settings = serve_baselines``)."""
+    from dataclasses import replace
+
+    from agents.registry import PluginError, load_plugin
+    unavailable, agents = {}, []
+    for path in filter(None, (p.strip() for p in config.agent_checkpoint.split(","))):
+        bad = [p for p in check_checkpoint(path).problems if p.severity == ERROR]
+        if bad:
+            why = f"agent checkpoint {path}: {bad[0].message}"
+            for method in ("sdn-cep", "sdn-cep-dqn"):
+                unavailable.setdefault(method, why)
+        else:
+            agents.append(path)
+    if unavailable:          # an agent per model: without one of them, sdn-cep is not what was asked for
+        agents = []
+    plugins = []
+    for name in filter(None, (n.strip() for n in config.policies.split(","))):
+        try:
+            load_plugin(name)
+            plugins.append(name)
+        except (PluginError, TypeError, ValueError) as exc:
+            unavailable[name] = str(exc)
+    predictor = config.predictor_path
+    if predictor and any(p.field == "predictor_path" for p in settings_problems(replace(
+            config, agent_checkpoint="", policies="", profiles_dir=""))):
+        predictor = ""
+    return replace(config, agent_checkpoint=",".join(agents), policies=",".join(plugins),
+                   predictor_path=predictor), unavailable
 
 
 CHECKPOINT_KEYS = ("obs_dim", "n_actions", "hidden", "model", "m", "n_edge")

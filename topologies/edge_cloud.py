@@ -128,6 +128,7 @@ def main(argv=None):
             mapping["wan_mbit"] = args.wan_mbit
         spec = TopologySpec.from_mapping(mapping)
         changes = load_trace(args.schedule) if args.schedule else []
+        spec.check_trace(changes, args.schedule)
     except (SpecError, TraceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

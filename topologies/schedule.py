@@ -8,12 +8,14 @@ directions) from ``time_s`` seconds after the schedule starts.
 """
 
 import argparse
+import logging
 import sys
 import threading
 import time
 
 from agents.traces import RateChange, TraceError, load_trace, parse_trace, wifi_trace, write_trace
 
+LOG = logging.getLogger(__name__)
 __all__ = ["RateChange", "TraceError", "load_trace", "parse_trace", "wifi_trace", "write_trace", "ScheduleRunner"]
 
 
@@ -28,12 +30,16 @@ def htb_change_commands(interface, mbit):
 
 
 class ScheduleRunner(threading.Thread):
-    """Applies a trace in real time through ``set_rate(link_ends, mbit)``."""
+    """Applies a trace in real time through ``set_rate(link_ends, mbit)``.
+
+    A row that cannot be applied (tc failed, the link went away) is logged and kept in
+    ``failed`` with its reason; the rows after it are still applied.
+    """
 
     def __init__(self, changes, set_rate, clock=time.monotonic):
         super().__init__(daemon=True, name="bandwidth-schedule")
         self.changes, self.set_rate, self.clock = list(changes), set_rate, clock
-        self.applied = []
+        self.applied, self.failed = [], []
         self._halt = threading.Event()
 
     def run(self):
@@ -41,7 +47,12 @@ class ScheduleRunner(threading.Thread):
         for change in self.changes:
             if self._halt.wait(max(0.0, start + change.time_s - self.clock())):
                 return
-            self.set_rate(change.ends, change.mbit)
+            try:
+                self.set_rate(change.ends, change.mbit)
+            except Exception as exc:  # noqa: BLE001 -- one bad row must not end the schedule
+                LOG.error("bandwidth schedule: %s at %.1f s not applied: %s", change.link, change.time_s, exc)
+                self.failed.append((change, str(exc)))
+                continue
             self.applied.append((self.clock() - start, change))
 
     def stop(self):

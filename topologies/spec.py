@@ -86,11 +86,12 @@ class TopologySpec:
                 "remove 'delay'/'loss' (bandwidth shaping with htb works)")
         for name in ("edges", "access_switches", "devices"):
             value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= 16:
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 16:
                 raise SpecError(f"{name} must be an integer in 1..16, got {value!r}")
         for name in ("wan_mbit", "fabric_mbit", "access_mbit", "lan_mbit"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0.1 <= value <= 1000):
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                          and 0.1 <= value <= 1000):
                 raise SpecError(f"{name} must be in 0.1..1000 Mbit/s or null, got {value!r}")
         if not isinstance(self.edge_cores, (list, tuple)) or not self.edge_cores:
             raise SpecError(f"edge_cores must be a list of CPU cores or host classes, got {self.edge_cores!r}")
@@ -108,7 +109,7 @@ class TopologySpec:
                             f"got {self.compute_budget!r}")
         if not isinstance(self.hosts_first, bool):
             raise SpecError(f"hosts_first must be true or false, got {self.hosts_first!r}")
-        if self.worker_port is not None and not (isinstance(self.worker_port, int)
+        if self.worker_port is not None and not (isinstance(self.worker_port, int) and not isinstance(self.worker_port, bool)
                                                  and 1024 <= self.worker_port <= 65535):
             raise SpecError(f"worker_port must be a TCP port in 1024..65535, got {self.worker_port!r}")
 
@@ -132,6 +133,14 @@ class TopologySpec:
         if not isinstance(mapping, dict):
             raise SpecError(f"{path}: expected a mapping of topology keys")
         return cls.from_mapping(mapping)
+
+    def check_trace(self, changes, source="trace"):
+        """Refuse a bandwidth trace naming a link this topology does not have."""
+        links = {frozenset((a, b)) for a, b, _, _ in self.links()}
+        unknown = sorted({c.link for c in changes if frozenset(c.ends) not in links})
+        if unknown:
+            raise SpecError(f"{source}: no link {', '.join(unknown)} in this topology "
+                            f"(links: {', '.join(sorted('-'.join(sorted(l)) for l in links))})")
 
     @property
     def paced(self):

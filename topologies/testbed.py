@@ -103,7 +103,7 @@ class Testbed:
         with open(self.controller_log, "wb") as log:
             self.ryu = subprocess.Popen(
                 [*controller_priority(), ryu_manager_path(), "--observe-links",
-                 "--ofp-tcp-listen-port", str(self.ofp_port),
+                 "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.ofp_port),
                  "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
                  *self.controller_args, "controller.app"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

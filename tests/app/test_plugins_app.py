@@ -77,3 +77,22 @@ def test_an_unknown_option_in_the_config_file_stops_the_controller(tmp_path, mon
     with pytest.raises(SystemExit) as stopped:
         _start()
     assert f"{conf}:2: sdncep.probe_intervall: unknown option" in str(stopped.value)
+
+
+@pytest.mark.parametrize("weights", [b"", b"not a checkpoint\n", bytes(range(256)) * 40, None])
+def test_serve_baselines_keeps_the_baselines_and_names_the_bad_file(tmp_path, sdncep_settings, weights):
+    from pathlib import Path
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints" / "sdncep-alexnet"
+    (tmp_path / "agent.json").write_bytes(shipped.with_suffix(".json").read_bytes())
+    data = shipped.with_suffix(".pt").read_bytes()
+    (tmp_path / "agent.pt").write_bytes(data[: len(data) // 2] if weights is None else weights)   # None: truncated
+    sdncep_settings(agent_checkpoint=str(tmp_path / "agent.pt"), on_bad_settings="serve_baselines")
+    app = _start()
+    try:
+        _planning_view(app)
+        assert app.plan(PlanRequest("t1", "alexnet", "dpto", "10.0.0.1"), app.clock())["ok"]
+        reply = app.plan(PlanRequest("t2", "alexnet", "sdn-cep", "10.0.0.1"), app.clock())
+        assert not reply["ok"] and str(tmp_path / "agent.pt") in reply["error"] and "unavailable" in reply["error"]
+    finally:
+        for thread in app._threads:
+            thread.kill()
