@@ -9,11 +9,18 @@ Thread model (all daemon threads, every blocking call has a timeout):
 * one *compute* thread: takes TASKs one at a time (so one CPU-bound inference at a
   time, and ``queue_len`` is the backlog), builds models lazily (cached), runs
   ``model.run(x, start, end)`` and hands the outgoing frame to a sender.
-* ``num_senders`` *sender* threads; a destination always maps to the same sender (per
-  destination ordering), which keeps one pooled TCP connection per destination.  The
+* one *sender* thread per destination, started when a frame is first sent there and
+  gone after ``SENDER_IDLE_S`` without work, each with its own bounded queue and one
+  pooled TCP connection (per-destination ordering). So a slow or unreachable
+  destination delays only the frames bound to it; one that cannot be reached fails
+  its frames at once for ``UNREACHABLE_S`` after a failed connect (each failure is
+  reported to the requester), instead of each waiting for the connect timeout.  The
   next hop gets a TASK with the updated plan; after the last hop the RESULT goes to the
   plan's reply-to address (the requester listens there), so it reaches the requester
   whatever the number of hops.  Errors go to the reply-to address as ERROR frames.
+* At ``max_connections`` a new connection takes the place of the one that has gone
+  longest without a frame (if that is over ``EVICT_IDLE_S``), so idle connections
+  cannot lock new ones out.
 
 Each worker appends one :class:`runtime.wire.Stage` (receive start/end, compute
 start/end, send start) to the frame's stamps, so the requester sees every stage.
@@ -87,57 +94,70 @@ def _numeric_addr(host: str, port: int) -> tuple[str, int]:
     return host, port
 
 
+SENDER_IDLE_S = 30.0     # a destination's sender thread ends after this long without work
+UNREACHABLE_S = 5.0      # after a failed connect, fail that destination's frames at once for this long
+EVICT_IDLE_S = 5.0       # at max_connections, a connection this long without a frame makes room
+
+
 class _Sender(threading.Thread):
-    """Writes frames to destinations over pooled connections (one per destination)."""
+    """Writes the frames bound to one destination over one pooled connection."""
 
-    MAX_POOL = 32
-
-    def __init__(self, worker: "Worker", idx: int):
-        super().__init__(name=f"{worker.name}-send{idx}", daemon=True)
-        self.worker = worker
+    def __init__(self, worker: "Worker", dest: tuple[str, int]):
+        super().__init__(name=f"{worker.name}-send-{dest[0]}:{dest[1]}", daemon=True)
+        self.worker, self.dest = worker, dest
         self.q: queue.Queue[_Outgoing | None] = queue.Queue(maxsize=worker.queue_size * 4)
-        self.pool: collections.OrderedDict[tuple[str, int], socket.socket] = collections.OrderedDict()
+        self.sock: socket.socket | None = None
 
     def run(self) -> None:
-        while True:
-            item = self.q.get()
-            if item is None:
-                break
-            try:
-                self._send(item)
-            except Exception as e:  # noqa: BLE001 - a sender must never die
-                log.warning("%s: send to %s:%s failed: %s", self.worker.name, *item.dest, e)
-                if item.on_fail is not None:
-                    try:
-                        item.on_fail(f"{item.dest[0]}:{item.dest[1]}: {e}")
-                    except Exception as e2:  # noqa: BLE001
-                        log.warning("%s: error report failed: %s", self.worker.name, e2)
-        for s in self.pool.values():
-            s.close()
+        try:
+            while True:
+                try:  # nothing to keep open: end soon (a destination that did not answer, say)
+                    item = self.q.get(timeout=SENDER_IDLE_S if self.sock is not None else 0.5)
+                except queue.Empty:
+                    if self.worker._retire(self):
+                        return
+                    continue
+                if item is None:
+                    return
+                self._deliver(item)
+        finally:
+            if self.sock is not None:
+                self.sock.close()
 
-    def _conn(self, dest: tuple[str, int]) -> socket.socket:
-        s = self.pool.get(dest)
-        if s is not None:
-            if wire.peer_closed(s):
-                s.close()
-                del self.pool[dest]
-            else:
-                self.pool.move_to_end(dest)
-                return s
-        addr = _numeric_addr(*dest)
-        s = socket.create_connection(addr, timeout=self.worker.connect_timeout)
-        s.settimeout(self.worker.send_timeout)
-        wire.tune_socket(s)
-        self.pool[dest] = s
-        while len(self.pool) > self.MAX_POOL:
-            _, old = self.pool.popitem(last=False)
-            old.close()
-        return s
+    def _deliver(self, item: _Outgoing) -> None:
+        try:
+            down = self.worker._unreachable.get(self.dest)
+            if down is not None and time.monotonic() < down[0]:
+                raise OSError(f"unreachable ({down[1]})")
+            self._send(item)
+        except Exception as e:  # noqa: BLE001 - a sender must never die
+            log.warning("%s: send to %s:%s failed: %s", self.worker.name, *item.dest, e)
+            self.worker._count("send_failed")
+            if item.on_fail is not None:
+                try:
+                    item.on_fail(f"{item.dest[0]}:{item.dest[1]}: {e}")
+                except Exception as e2:  # noqa: BLE001
+                    log.warning("%s: error report failed: %s", self.worker.name, e2)
+
+    def _conn(self) -> socket.socket:
+        if self.sock is not None and wire.peer_closed(self.sock):
+            self.sock.close()
+            self.sock = None
+        if self.sock is None:
+            try:
+                s = socket.create_connection(_numeric_addr(*self.dest), timeout=self.worker.connect_timeout)
+            except OSError as e:
+                self.worker._mark_unreachable(self.dest, str(e) or type(e).__name__)
+                raise
+            s.settimeout(self.worker.send_timeout)
+            wire.tune_socket(s)
+            self.sock = s
+        return self.sock
 
     def _send(self, item: _Outgoing) -> None:
         frame = item.frame
         for attempt in (0, 1):
-            s = self._conn(item.dest)
+            s = self._conn()
             if item.stage is not None:
                 stage = dataclasses.replace(item.stage, send_start=time.time())
                 frame = dataclasses.replace(item.frame, stamps=item.frame.stamps + (stage,))
@@ -146,7 +166,7 @@ class _Sender(threading.Thread):
                 return
             except OSError:
                 s.close()
-                self.pool.pop(item.dest, None)
+                self.sock = None
                 if attempt:
                     raise
 
@@ -175,7 +195,7 @@ class Worker:
                  limits: Limits = wire.DEFAULT_LIMITS, max_inflight_bytes: int = 256 << 20,
                  max_connections: int = 64, idle_timeout: float = 300.0,
                  connect_timeout: float = 3.0, send_timeout: float = 60.0,
-                 max_batch: int = 64, num_senders: int = 4, pacer=None):
+                 max_batch: int = 64, max_destinations: int = 64, pacer=None):
         if models is None:
             from models import model_names
 
@@ -199,10 +219,12 @@ class Worker:
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self._q: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
-        self._senders = [_Sender(self, i) for i in range(num_senders)]
+        self.max_destinations = max_destinations
+        self._senders: dict[tuple[str, int], _Sender] = {}
+        self._unreachable: dict[tuple[str, int], tuple[float, str]] = {}   # dest -> (until, why)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
+        self._conns: dict[socket.socket, float] = {}   # connection -> when it last read a frame
         self._busy: collections.deque[tuple[float, float]] = collections.deque()
         self._busy_since: float | None = None
         self._counters = collections.Counter()
@@ -223,8 +245,6 @@ class Worker:
         ls.settimeout(0.5)
         self._listener = ls
         self.port = ls.getsockname()[1]
-        for s in self._senders:
-            s.start()
         for target, nm in ((self._accept_loop, "accept"), (self._compute_loop, "compute")):
             t = threading.Thread(target=target, name=f"{self.name}-{nm}", daemon=True)
             t.start()
@@ -255,12 +275,14 @@ class Worker:
             self._q.put_nowait(None)
         except queue.Full:
             pass
-        for s in self._senders:
+        with self._lock:
+            senders = list(self._senders.values())
+        for s in senders:
             try:
                 s.q.put(None, timeout=1.0)
             except queue.Full:
                 pass
-        for t in self._threads + self._senders:
+        for t in self._threads + senders:
             t.join(timeout)
 
     def __enter__(self) -> "Worker":
@@ -325,11 +347,25 @@ class Worker:
                 time.sleep(0.05)
                 continue
             with self._lock:
+                evict = None
+                if len(self._conns) >= self.max_connections:
+                    oldest, since = min(self._conns.items(), key=lambda kv: kv[1])
+                    if time.monotonic() - since > EVICT_IDLE_S:
+                        evict = oldest
+                        del self._conns[oldest]
                 full = len(self._conns) >= self.max_connections
                 if not full:
-                    self._conns.add(conn)
+                    self._conns[conn] = time.monotonic()
+            if evict is not None:
+                log.info("%s: at %d connections, closing the longest idle one for %s", self.name,
+                         self.max_connections, peer)
+                self._count("evicted")
+                try:
+                    evict.shutdown(socket.SHUT_RDWR)      # its thread sees the end and closes it
+                except OSError:
+                    pass
             if full:
-                log.warning("%s: too many connections, refusing %s", self.name, peer)
+                log.warning("%s: too many busy connections, refusing %s", self.name, peer)
                 conn.close()
                 continue
             threading.Thread(target=self._serve_conn, args=(conn, peer), daemon=True,
@@ -364,6 +400,9 @@ class Worker:
                     continue
                 if frame is None:
                     return
+                with self._lock:
+                    if conn in self._conns:
+                        self._conns[conn] = time.monotonic()
                 if frame.msg_type != TASK:
                     self.budget.release(reserved[0])
                     self._count("rejected")
@@ -390,7 +429,7 @@ class Worker:
                         self._waiting -= 1
         finally:
             with self._lock:
-                self._conns.discard(conn)
+                self._conns.pop(conn, None)
             conn.close()
 
     # ------------------------------------------------------------------ compute
@@ -508,13 +547,57 @@ class Worker:
     def _enqueue(self, item: _Outgoing, block: bool = True) -> None:
         """Queue ``item`` on its destination's sender; the compute thread blocks when the
         sender is backed up (back-pressure), error reports never block."""
-        sender = self._senders[hash(item.dest) % len(self._senders)]
-        try:
+        with self._lock:        # under the lock: a sender retiring now cannot miss the item
+            sender = self._sender_for(item.dest)
+            queued = False
+            if sender is not None:
+                try:
+                    sender.q.put_nowait(item)
+                    queued = True
+                except queue.Full:
+                    pass
+        if sender is None:
+            log.warning("%s: %d destinations busy, refusing one more (%s:%s)", self.name,
+                        self.max_destinations, *item.dest)
+            if item.on_fail is not None:
+                item.on_fail(f"too many destinations at once ({self.max_destinations})")
+            return
+        if queued:
+            return
+        try:  # a full queue: its sender is busy and will not retire before this lands
             sender.q.put(item, timeout=self.send_timeout if block else 0.0)
         except queue.Full:
             log.warning("%s: send queue to %s:%s full, dropping", self.name, *item.dest)
             if item.on_fail is not None:
                 item.on_fail("send queue full")
+
+    def _sender_for(self, dest: tuple[str, int]) -> "_Sender | None":
+        """The destination's sender, started if it has none (None: too many destinations).
+        The caller holds ``self._lock``."""
+        sender = self._senders.get(dest)
+        if sender is None:
+            if len(self._senders) >= self.max_destinations or self._stop.is_set():
+                return None
+            sender = self._senders[dest] = _Sender(self, dest)
+            sender.start()
+        return sender
+
+    def _mark_unreachable(self, dest: tuple[str, int], why: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._unreachable) >= 1024:
+                self._unreachable = {d: v for d, v in self._unreachable.items() if v[0] > now}
+            if len(self._unreachable) < 1024:
+                self._unreachable[dest] = (now + UNREACHABLE_S, why)
+
+    def _retire(self, sender: "_Sender") -> bool:
+        """An idle sender asks to end: yes unless work arrived meanwhile."""
+        with self._lock:
+            if not sender.q.empty():
+                return False
+            if self._senders.get(sender.dest) is sender:
+                del self._senders[sender.dest]
+            return True
 
     def _fail(self, f: Frame, code: str, message: str, stage: Stage | None,
               count: bool = True) -> None:

@@ -1,6 +1,7 @@
 """Fuzzing: the decoder only ever raises FrameError; a live worker survives thousands of
 malformed frames without crashing, hanging or growing its memory, and still serves."""
 import logging
+import os
 import random
 import socket
 import struct
@@ -19,6 +20,7 @@ from runtime.testing import TINY_NAME, tiny_factory
 from runtime.wire import TASK, Frame, FrameError, Limits, Stage, WireHop
 from runtime.worker import Worker
 
+SCALE = int(os.environ.get("SDNCEP_FUZZ_SCALE", "1"))   # tests/app/test_rest_fuzz.py: the full run
 LIMITS = Limits(max_payload=4 << 20, io_timeout=1.0, frame_timeout=2.0)
 
 
@@ -100,7 +102,7 @@ def rss_kib() -> int:
     return 0
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=600))
 def test_decoder_random_bytes_only_frame_errors(data):
     try:
@@ -109,7 +111,7 @@ def test_decoder_random_bytes_only_frame_errors(data):
         pass
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=800 * SCALE, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_decoder_mutations_only_frame_errors(seed):
     good = valid_task(("127.0.0.1", 9000), ("127.0.0.1", 9001))
@@ -150,7 +152,7 @@ def test_live_worker_survives_fuzz(caplog):
         reply = ("127.0.0.1", client.reply_port)
         goods = [valid_task(w.address, reply, 0), valid_task(w.address, reply, 1)]
         rng = random.Random(20261122)
-        cases = [mutate(rng, rng.choice(goods)) for _ in range(3000)]
+        cases = [mutate(rng, rng.choice(goods)) for _ in range(3000 * SCALE)]
         for warm in cases[:300]:
             _throw(w.address, warm)
         threads_before, rss_before = threading.active_count(), rss_kib()
