@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import bisect
 import csv
+import functools
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,13 +64,21 @@ def parse_trace(lines, source="trace"):
 
 
 def load_trace(path):
+    """The trace in ``path``, read once per version of the file (the simulator asks for it
+    every episode, and every SimConfig checks it)."""
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            return parse_trace(handle, source=str(path))
-    except UnicodeDecodeError:
-        raise TraceError(f"{path}: not UTF-8 text") from None
+        return list(_read_trace(str(path), os.stat(path).st_mtime_ns))
     except OSError as exc:
         raise TraceError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _read_trace(path, _mtime_ns):
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return tuple(parse_trace(handle, source=path))
+    except UnicodeDecodeError:
+        raise TraceError(f"{path}: not UTF-8 text") from None
 
 
 def write_trace(changes, handle):

@@ -85,10 +85,11 @@ class SdnCepController(app_manager.RyuApp):
         from sdncep.check import ERROR, check_controller_config, settings_problems, usable_settings
 
         config = self.config
-        # the config files too: oslo passes over unknown options silently
-        problems = [p for path in cfg.CONF.config_file or () for p in check_controller_config(path).problems
-                    if p.severity == ERROR]
-        problems += [p for p in settings_problems(config) if p.message not in {q.message for q in problems}]
+        # the config files' keys too (oslo passes over unknown options silently); the files
+        # and plug-ins named are checked once, as the settings oslo read from them
+        problems = [p for path in cfg.CONF.config_file or ()
+                    for p in check_controller_config(path, check_settings=False).problems if p.severity == ERROR]
+        problems += settings_problems(config)
         unavailable = {}
         if problems:
             for problem in problems:

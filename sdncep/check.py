@@ -165,8 +165,9 @@ def _parse_option(kind, text):
         raise ValueError(f"must be {kind.__name__}, got {text!r}") from None
 
 
-def check_controller_config(path):
-    """An INI file for ``ryu-manager --config-file``: the [sdncep] section."""
+def check_controller_config(path, check_settings=True):
+    """An INI file for ``ryu-manager --config-file``: the [sdncep] section; with
+    ``check_settings`` also the files and plug-ins it names (:func:`settings_problems`)."""
     from controller.config import ConfigError, ControllerConfig
     problems, path = [], str(path)
     parser = configparser.ConfigParser(interpolation=None)
@@ -199,7 +200,9 @@ def check_controller_config(path):
             continue
         values[key] = value
     config = ControllerConfig(**values)
-    problems += [Problem(path, f"sdncep.{p.field}", p.message, lines.get(p.field)) for p in settings_problems(config)]
+    if check_settings:
+        problems += [Problem(path, f"sdncep.{p.field}", p.message, lines.get(p.field))
+                     for p in settings_problems(config)]
     return Checked(path, "controller config", config, problems)
 
 
@@ -212,6 +215,18 @@ def _ini_lines(path):
         elif section == "sdncep" and "=" in text and not text.startswith(("#", ";")):
             lines.setdefault(text.split("=", 1)[0].strip(), number)
     return lines
+
+
+def _predictor_problem(path):
+    """Why the complexity predictor at ``path`` cannot be used (None: it can, or none named)."""
+    if not path:
+        return None
+    try:
+        from agents.complexity import ComplexityPredictor
+        ComplexityPredictor.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{path}: cannot load ({exc})"
+    return None
 
 
 def settings_problems(config):
@@ -228,12 +243,9 @@ def settings_problems(config):
                 problems.append(Problem("", "agent_checkpoint", f"{models[model]} and {path} are both agents "
                                         f"for model {model!r}"))
             models[model] = path
-    if config.predictor_path:
-        try:
-            from agents.complexity import ComplexityPredictor
-            ComplexityPredictor.load(config.predictor_path)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            problems.append(Problem("", "predictor_path", f"{config.predictor_path}: cannot load ({exc})"))
+    why = _predictor_problem(config.predictor_path)
+    if why:
+        problems.append(Problem("", "predictor_path", why))
     if config.profiles_dir and not Path(config.profiles_dir).is_dir():
         problems.append(Problem("", "profiles_dir", f"{config.profiles_dir} is not a folder"))
     for name in filter(None, (n.strip() for n in config.policies.split(","))):
@@ -268,10 +280,7 @@ def usable_settings(config):
             plugins.append(name)
         except (PluginError, TypeError, ValueError) as exc:
             unavailable[name] = str(exc)
-    predictor = config.predictor_path
-    if predictor and any(p.field == "predictor_path" for p in settings_problems(replace(
-            config, agent_checkpoint="", policies="", profiles_dir=""))):
-        predictor = ""
+    predictor = "" if _predictor_problem(config.predictor_path) else config.predictor_path
     return replace(config, agent_checkpoint=",".join(agents), policies=",".join(plugins),
                    predictor_path=predictor), unavailable
 

@@ -41,14 +41,19 @@ def frame(src, dst, ethertype, payload=b"", ip_src=None, udp_dst=None):
     return bytes(pkt.data)
 
 
-@pytest.fixture
-def app():
+def make_app():
+    """The Ryu app as ryu-manager builds it, with the default settings and no switch."""
     try:
         cfg.CONF([], project="ryu")
     except cfg.Error:
         pass
     from controller.app import SdnCepController
-    controller = SdnCepController(wsgi=WSGIApplication())
+    return SdnCepController(wsgi=WSGIApplication())
+
+
+@pytest.fixture
+def app():
+    controller = make_app()
     yield controller
     for thread in controller._threads:
         thread.kill()

@@ -2,10 +2,10 @@
 
 import pytest
 from ryu import cfg
-from ryu.app.wsgi import WSGIApplication
 
 from controller.plan_protocol import PlanRequest
 from tests import plugin_policy
+from tests.app.conftest import make_app
 from tests.app.test_metrics_app import _planning_view
 
 
@@ -28,15 +28,10 @@ def sdncep_settings(monkeypatch):
         cfg.CONF.clear_override(key, group="sdncep")
 
 
-def _start():
-    from controller.app import SdnCepController
-    return SdnCepController(wsgi=WSGIApplication())
-
-
 def test_a_plugin_policy_named_in_the_config_plans_live(tmp_path, monkeypatch, sdncep_settings):
     name = plugin_policy.install(tmp_path, monkeypatch)
     sdncep_settings(policies=name)
-    app = _start()
+    app = make_app()
     try:
         _planning_view(app)
         reply = app.plan(PlanRequest("t1", "alexnet", name, "10.0.0.1"), app.clock())
@@ -55,7 +50,7 @@ def test_a_plugin_policy_named_in_the_config_plans_live(tmp_path, monkeypatch, s
 def test_the_controller_refuses_to_start_on_settings_it_cannot_use(sdncep_settings, setting, value, says):
     sdncep_settings(**{setting: value})
     with pytest.raises(SystemExit, match="refusing to start") as stopped:
-        _start()
+        make_app()
     assert says in str(stopped.value) and setting in str(stopped.value)
 
 
@@ -66,7 +61,7 @@ def test_a_truncated_checkpoint_stops_the_controller_naming_the_file(tmp_path, s
     (tmp_path / "agent.pt").write_bytes(shipped.with_suffix(".pt").read_bytes()[:2000])
     sdncep_settings(agent_checkpoint=str(tmp_path / "agent.pt"))
     with pytest.raises(SystemExit) as stopped:
-        _start()
+        make_app()
     assert str(tmp_path / "agent.pt") in str(stopped.value) and "truncated" in str(stopped.value)
 
 
@@ -75,7 +70,7 @@ def test_an_unknown_option_in_the_config_file_stops_the_controller(tmp_path, mon
     conf.write_text("[sdncep]\nprobe_intervall = 5\n")
     monkeypatch.setattr(cfg.CONF, "config_file", [str(conf)], raising=False)
     with pytest.raises(SystemExit) as stopped:
-        _start()
+        make_app()
     assert f"{conf}:2: sdncep.probe_intervall: unknown option" in str(stopped.value)
 
 
@@ -87,7 +82,7 @@ def test_serve_baselines_keeps_the_baselines_and_names_the_bad_file(tmp_path, sd
     data = shipped.with_suffix(".pt").read_bytes()
     (tmp_path / "agent.pt").write_bytes(data[: len(data) // 2] if weights is None else weights)   # None: truncated
     sdncep_settings(agent_checkpoint=str(tmp_path / "agent.pt"), on_bad_settings="serve_baselines")
-    app = _start()
+    app = make_app()
     try:
         _planning_view(app)
         assert app.plan(PlanRequest("t1", "alexnet", "dpto", "10.0.0.1"), app.clock())["ok"]

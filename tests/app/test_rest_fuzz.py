@@ -18,6 +18,7 @@ from webob.request import Request
 
 from controller.plan_protocol import PlanRequest
 from controller.rest import VERBS
+from tests.app.conftest import make_app
 from tests.app.test_metrics_app import _planning_view
 from tests.app.test_rest_wsgi import _wsgi
 
@@ -46,15 +47,7 @@ queries = st.lists(st.tuples(st.sampled_from(["kind", "role", "link", "x", "%ff"
 
 
 def _app():
-    from ryu import cfg
-    try:
-        cfg.CONF([], project="ryu")
-    except cfg.Error:
-        pass
-    from ryu.app.wsgi import WSGIApplication
-
-    from controller.app import SdnCepController
-    app = SdnCepController(wsgi=WSGIApplication())
+    app = make_app()
     app.wsgi_app = _wsgi(app)
     _planning_view(app)
     return app
