@@ -27,7 +27,7 @@ from controller.config import ControllerConfig, register_options
 from controller.metrics import ControllerMetrics
 from controller.planner import Planner, PlanningError
 from controller.rates import PortRateTracker, PortSample
-from controller.routing import InstalledRules
+from controller.routing import ActiveTransfers, InstalledRules
 from controller.rest import APP_KEY, NorthboundController
 from controller.view import GlobalView
 
@@ -39,6 +39,10 @@ PRIORITY_MEASURE = 100
 FORWARD_COOKIE = 0x5DCE0001
 FLOOD_DEDUP_WINDOW = 0.5
 BARRIER_TIMEOUT = 1.0
+# Plan requests served at once (each a green thread); beyond, a request is answered
+# "overloaded" at once with a retry time, rather than queued without bound.
+MAX_CONCURRENT_PLANS = 64
+OVERLOADED_RETRY_S = 0.2
 PROBE_SPACING = 0.1  # seconds between two capacity-probe trains
 # Source of plan replies sent by packet-out (locally administered, never on a host).
 PLAN_SERVER_MAC = "02:5d:ce:00:00:fe"
@@ -55,7 +59,7 @@ class SdnCepController(app_manager.RyuApp):
         super().__init__(*args, **kwargs)
         self.config = ControllerConfig.from_oslo(cfg.CONF.sdncep)
         self.clock = time.time
-        self.view = GlobalView()
+        self.view = GlobalView(unmeasured_bps=self.config.unmeasured_link_mbit * 1e6)
         self.rates = PortRateTracker()
         self.prober = probe.CapacityProber(target_duration=self.config.probe_duration)
         self.capacities = probe.CapacityEstimator()
@@ -67,7 +71,9 @@ class SdnCepController(app_manager.RyuApp):
         self._forwarding_version = None
         self._bad_heartbeats = 0
         self._barriers = {}
+        self._planning = 0
         self._installed = InstalledRules()
+        self._active = ActiveTransfers(horizon=2 * self.config.transfer_idle_timeout)
         self.metrics = ControllerMetrics()
         self.planner = self._load_planner()
         kwargs["wsgi"].register(NorthboundController, {APP_KEY: self})
@@ -160,6 +166,18 @@ class SdnCepController(app_manager.RyuApp):
                 self._port_names[dp.id] = name
                 self.view.add_switch(dp.id, self.clock(), name=name)
 
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev):
+        """A port that goes down takes the host behind it out of the plans at once
+        (its heartbeats would take HEARTBEAT_STALE_AFTER to go stale)."""
+        msg = ev.msg
+        ofp = msg.datapath.ofproto
+        down = msg.reason == ofp.OFPPR_DELETE or bool(msg.desc.state & ofp.OFPPS_LINK_DOWN)
+        self.view.set_port_down(msg.datapath.id, msg.desc.port_no, down)
+        if down:
+            LOG.info("port %s of %s is down", msg.desc.port_no, self.view.graph.nodes.get(
+                f"s:{msg.datapath.id:016x}", {}).get("name", msg.datapath.id))
+
     @set_ev_cls(topo_event.EventLinkAdd)
     def _link_add(self, ev):
         self.view.add_link(self._link_key(ev.link), self.clock())
@@ -171,6 +189,29 @@ class SdnCepController(app_manager.RyuApp):
         self.prober.forget(key)
         self.capacities.forget(key)
         self.probe_schedule.forget(key)
+        self._flush_forwarding_if_topology_changed()   # now, not at the next packet-in
+        self._reroute(key)
+
+    def _reroute(self, link):
+        """Move the recent transfers over a failed link to the remaining paths: the new
+        route's rules, then the old route's rules removed where the new one does not go."""
+        moves = self._active.reroute(self.view, link.src_dpid, link.dst_dpid, time.monotonic())
+        for move in moves:
+            self._installed.forget(move.delete)
+            self._installed.needed(move.install, time.monotonic())
+            self._install_and_fence(move.install)
+            for rule in move.delete:
+                dp = self.datapaths.get(rule.dpid)
+                if dp is not None:
+                    ofp, parser = dp.ofproto, dp.ofproto_parser
+                    dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE_STRICT, priority=rule.priority,
+                                                  match=parser.OFPMatch(**rule.match_dict), cookie=rule.cookie,
+                                                  cookie_mask=0xFFFFFFFFFFFFFFFF, table_id=0,
+                                                  out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
+        if moves:
+            self.metrics.reroutes.inc(len(moves))
+            LOG.info("link %s down: %d transfer(s) rerouted, %d without a path", link,
+                     sum(m.new is not None for m in moves), sum(m.new is None for m in moves))
 
     @staticmethod
     def _link_key(link):
@@ -194,7 +235,8 @@ class SdnCepController(app_manager.RyuApp):
             self._heartbeat(pkt, eth.src, dp.id, in_port)
             return
         if udp_seg is not None and udp_seg.dst_port == plan_protocol.PLAN_PORT:
-            hub.spawn(self._serve_plan_packet, dp, in_port, pkt, ev.timestamp)
+            self._planning += 1
+            hub.spawn(self._serve_plan_packet, dp, in_port, pkt, ev.timestamp, self._planning > MAX_CONCURRENT_PLANS)
             return
         arp_pkt = pkt.get_protocol(arp.arp)
         ip_pkt = pkt.get_protocol(ipv4.ipv4)
@@ -329,7 +371,9 @@ class SdnCepController(app_manager.RyuApp):
                      for src, dst, data in self.view.switch_links()]
             for link in self.probe_schedule.due(links, now):
                 dp = self.datapaths.get(link.src_dpid)
-                if dp is not None and not self.prober.busy(link) and (link.src_dpid, link.src_port) not in carrying:
+                unknown = self.capacities.current(link) is None
+                if (dp is not None and not self.prober.busy(link)
+                        and (unknown or (link.src_dpid, link.src_port) not in carrying)):
                     self._send_probe(dp, self.prober.plan(link, now))
                     self.probe_schedule.sent(link, now)
                     break
@@ -355,12 +399,21 @@ class SdnCepController(app_manager.RyuApp):
             planned = self.planner.plan(self.view, request, self.clock())
         except PlanningError as exc:
             self.metrics.decision_errors.labels(exc.reason).inc()
-            return {"task_id": request.task_id, "ok": False, "error": str(exc)}
+            refusal = {"task_id": request.task_id, "ok": False, "error": str(exc)}
+            if exc.retry_after_s is not None:
+                refusal["retry_after_s"] = exc.retry_after_s
+            return refusal
         except Exception as exc:  # noqa: BLE001 - a planning bug must not leave a device unanswered
             LOG.exception("planning %s failed", request.task_id)
             self.metrics.decision_errors.labels("internal").inc()
             return {"task_id": request.task_id, "ok": False, "error": f"internal error: {exc}"}
         decided = time.time()
+        if request.retry:
+            self.metrics.retries.labels(request.retry, "keep_waiting" if planned.reply.get("keep_waiting")
+                                        else "new_plan").inc()
+        if planned.reply.get("keep_waiting"):
+            return dict(planned.reply, controller_overhead_s=time.time() - received_at)
+        self._active.add(planned.transfers, time.monotonic())
         rules = self._installed.needed([r for t in planned.transfers for r in t.rules], time.monotonic())
         done, barriers = self._install_and_fence(rules)
         fenced = done.wait(timeout=BARRIER_TIMEOUT)
@@ -414,7 +467,13 @@ class SdnCepController(app_manager.RyuApp):
         if not waiting["left"]:
             waiting["event"].set()
 
-    def _serve_plan_packet(self, dp, in_port, pkt, received_at):
+    def _serve_plan_packet(self, dp, in_port, pkt, received_at, overloaded=False):
+        try:
+            self._answer_plan_packet(dp, in_port, pkt, received_at, overloaded)
+        finally:
+            self._planning -= 1
+
+    def _answer_plan_packet(self, dp, in_port, pkt, received_at, overloaded):
         eth, ip, udp_seg = (pkt.get_protocol(p) for p in (ethernet.ethernet, ipv4.ipv4, udp.udp))
         try:
             request = plan_protocol.decode_request(pkt.protocols[-1] if isinstance(pkt.protocols[-1], bytes) else b"")
@@ -425,7 +484,12 @@ class SdnCepController(app_manager.RyuApp):
             LOG.warning("bad plan request from %s: %s", eth.src, exc)
             return
         self.view.learn_host(eth.src, dp.id, in_port, self.clock(), ip=ip.src)
-        reply = self.plan(request, received_at)
+        if overloaded:
+            self.metrics.decision_errors.labels("overloaded").inc()
+            reply = {"task_id": request.task_id, "ok": False, "retry_after_s": OVERLOADED_RETRY_S,
+                     "error": f"controller overloaded ({MAX_CONCURRENT_PLANS} plan requests at once)"}
+        else:
+            reply = self.plan(request, received_at)
         try:
             payload = plan_protocol.encode_reply(reply)
         except plan_protocol.PlanProtocolError:

@@ -34,6 +34,9 @@ HELP = {
     "policies": "plug-in methods served besides the built-in ones, comma-separated: 'package.module:attr' "
                 "(a class or factory on the controller's Python path) or entry point names of group "
                 "sdncep.policies",
+    "unmeasured_link_mbit": "capacity a switch link is assumed to have until its first probe measures it, "
+                            "Mbit/s (after a controller restart the plans are costed with it, conservatively, "
+                            "rather than as if the link were unlimited)",
     "agent_top_k": "sdn-cep: the cost model picks among the DQN's k best actions (1: the DQN alone; "
                    "above 1 the DQN alone is also served as sdn-cep-dqn)",
 }
@@ -60,6 +63,7 @@ class ControllerConfig:
     agent_top_k: int = 5
     policies: str = ""
     on_bad_settings: str = "refuse"
+    unmeasured_link_mbit: float = 10.0
 
     def __post_init__(self):
         if not 0.1 <= self.poll_interval <= 60:
@@ -80,6 +84,8 @@ class ControllerConfig:
             raise ConfigError(f"delta must be in [0, 1], got {self.delta}")
         if self.on_bad_settings not in ("refuse", "serve_baselines"):
             raise ConfigError(f"on_bad_settings must be 'refuse' or 'serve_baselines', got {self.on_bad_settings!r}")
+        if not 0.01 <= self.unmeasured_link_mbit <= 100_000:
+            raise ConfigError(f"unmeasured_link_mbit must be in [0.01, 100000], got {self.unmeasured_link_mbit}")
         if not 1 <= self.agent_top_k <= 64:
             raise ConfigError(f"agent_top_k must be in [1, 64], got {self.agent_top_k}")
 

@@ -37,6 +37,11 @@ class ControllerMetrics:
             "sdncep_decision_fallbacks",
             "Plans whose method's own plan was replaced by the all-cloud plan, by method and reason",
             ["method", "reason"], registry=self.registry)
+        self.retries = Counter("sdncep_plan_retries",
+                               "Plan requests for a task that was late or failed, by kind and answer",
+                               ["kind", "answer"], registry=self.registry)
+        self.reroutes = Counter("sdncep_reroutes", "Transfers moved off a link that went down",
+                                registry=self.registry)
         self.decision_seconds = Histogram("sdncep_decision_seconds",
                                           "Plan request to flows installed, seconds",
                                           buckets=DECISION_BUCKETS, registry=self.registry)

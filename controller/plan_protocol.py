@@ -23,12 +23,22 @@ MAX_FEATURES = 32
 METHODS = tuple(REGISTERED)
 MAX_HOPS = 8
 MAX_IN_FLIGHT = 100_000
+MAX_ATTEMPTS = 8
+RETRY_KINDS = ("late", "failed")
 _TASK_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _MODEL = re.compile(r"^[a-z0-9_]{1,24}$")
 
 
 class PlanProtocolError(ValueError):
     """A malformed plan request or reply."""
+
+
+def _is_ipv4(text):
+    try:
+        ipaddress.IPv4Address(text)
+    except (ipaddress.AddressValueError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,14 @@ class PlanRequest:
     hops: tuple = ()             # method "fixed" only: ((node, start, end), ...) chosen by the device
     in_flight: int = None        # the device's planned tasks without a result yet; 0 frees what the
                                  # controller still holds for it (its predicted ends may be late)
+    # A retry (runtime.device): ``retry`` says why -- "late" (no result when expected:
+    # the controller answers keep_waiting while every node in ``previous`` is alive,
+    # else plans anew) or "failed" (an error came back, or the connection to a node
+    # closed: always a new plan); ``avoid``: nodes the device found unreachable.
+    retry: str = None
+    attempt: int = 0
+    previous: tuple = ()
+    avoid: tuple = ()
 
     def __post_init__(self):
         if not isinstance(self.task_id, str) or not _TASK_ID.match(self.task_id):
@@ -52,11 +70,9 @@ class PlanRequest:
         if not valid_method_name(self.method):
             raise PlanProtocolError(f"method must be one of {list(METHODS)} or a plug-in "
                                     f"('package.module:attr' or an entry point name), got {self.method!r}")
-        try:
-            ipaddress.IPv4Address(self.device_ip)
-        except (ipaddress.AddressValueError, ValueError):
-            raise PlanProtocolError(f"device_ip must be an IPv4 address, got {self.device_ip!r}") from None
-        for name in ("features", "hops"):
+        if not isinstance(self.device_ip, str) or not _is_ipv4(self.device_ip):
+            raise PlanProtocolError(f"device_ip must be an IPv4 address, got {self.device_ip!r}")
+        for name in ("features", "hops", "previous", "avoid"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, ())
             elif not isinstance(getattr(self, name), (list, tuple)):
@@ -84,6 +100,17 @@ class PlanRequest:
         if self.in_flight is not None and not (isinstance(self.in_flight, int) and not isinstance(self.in_flight, bool)
                                                and 0 <= self.in_flight <= MAX_IN_FLIGHT):
             raise PlanProtocolError(f"in_flight must be an integer in 0..{MAX_IN_FLIGHT}")
+        if self.retry is not None and self.retry not in RETRY_KINDS:
+            raise PlanProtocolError(f"retry must be one of {list(RETRY_KINDS)} or null")
+        if not (isinstance(self.attempt, int) and not isinstance(self.attempt, bool)
+                and 0 <= self.attempt <= MAX_ATTEMPTS) or (self.attempt > 0) != (self.retry is not None):
+            raise PlanProtocolError(f"attempt must be an integer in 0..{MAX_ATTEMPTS}, above 0 exactly "
+                                    "when retry is given")
+        for name in ("previous", "avoid"):
+            ips = tuple(getattr(self, name))
+            if len(ips) > MAX_HOPS or not all(isinstance(ip, str) and _is_ipv4(ip) for ip in ips):
+                raise PlanProtocolError(f"{name} must be at most {MAX_HOPS} IPv4 addresses")
+            object.__setattr__(self, name, ips)
 
     @classmethod
     def from_mapping(cls, fields):
@@ -122,6 +149,7 @@ def encode_request(request):
     fields = asdict(request)
     fields["features"] = list(request.features)
     fields["hops"] = [list(h) for h in request.hops]
+    fields["previous"], fields["avoid"] = list(request.previous), list(request.avoid)
     return _frame(fields)
 
 

@@ -14,17 +14,22 @@ from dataclasses import dataclass
 from agents.cost import ACC
 from agents.world import Calibration, NodeReading, World
 from controller.routing import RoutingError, plan_transfer
-from controller.view import HEARTBEAT_STALE_AFTER
+
+# A refusal that goes away by itself (the view is still being built, e.g. after a
+# controller restart): the device asks again after this long.
+NOT_READY_RETRY_S = 0.5
 
 
 class PlanningError(RuntimeError):
     """No plan can be made (unknown device, no live cloud, unknown method...).
 
-    ``reason`` labels the refusal in the metrics (sdncep_decision_errors_total)."""
+    ``reason`` labels the refusal in the metrics (sdncep_decision_errors_total);
+    ``retry_after_s``, when set, tells the device the refusal is temporary."""
 
-    def __init__(self, message, reason="planning"):
+    def __init__(self, message, reason="planning", retry_after_s=None):
         super().__init__(message)
         self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -94,20 +99,20 @@ class Planner:
         _, bottleneck = view.widest_path(src_dpid, dst_dpid, use_capacity=own_traffic)
         return min(bottleneck, self.lan_bps) / self.calibration.network
 
-    def snapshot(self, view, device_ip, now, input_bytes=None):
-        """The decision core's view for a task from ``device_ip``: the live hosts and the
-        measured paths as readings, then the world model (ledger, WAN fair sharing;
-        agents.world) as the simulator applies it too. With ``input_bytes`` (the
-        model's input), its input crossing the WAN is costed at the rate the fair
-        sharing replay gives it."""
+    def snapshot(self, view, device_ip, now, input_bytes=None, avoid=()):
+        """The decision core's view for a task from ``device_ip``: the live hosts (but
+        those in ``avoid``) and the measured paths as readings, then the world model
+        (ledger, WAN fair sharing; agents.world) as the simulator applies it too. With
+        ``input_bytes`` (the model's input), its input crossing the WAN is costed at the
+        rate the fair sharing replay gives it."""
         device = view.host_by_ip(device_ip)
         if device is None:
-            raise PlanningError(f"device {device_ip} is not in the view")
-        workers = [h for h in view.hosts() if h["role"] in ("edge", "cloud") and h.get("load")
-                   and now - h["load"]["at"] <= HEARTBEAT_STALE_AFTER]
+            raise PlanningError(f"device {device_ip} is not in the view", "not_ready", NOT_READY_RETRY_S)
+        workers = [h for h in view.hosts() if h["role"] in ("edge", "cloud") and view.host_alive(h, now)
+                   and h.get("ip") not in avoid]
         clouds = [h for h in workers if h["role"] == "cloud"]
         if not clouds:
-            raise PlanningError("no live cloud node in the view")
+            raise PlanningError("no live cloud node in the view", "not_ready", NOT_READY_RETRY_S)
         cloud = clouds[0]
         ledger = self.world.ledger
         own_uplink = ledger.used_within(ledger.of_device(ACC, device_ip), now, self.stats_lag_s)
@@ -172,10 +177,15 @@ class Planner:
         if supports and not supports(request.model):
             raise PlanningError(f"method {request.method!r} has no agent trained for model {request.model!r}",
                                 reason="no_agent")
+        if request.retry == "failed":
+            for ip in request.avoid:
+                view.suspect(ip, now)
+        if request.retry == "late" and self.still_running(view, request, now):
+            return PlannedTask({"task_id": request.task_id, "ok": True, "keep_waiting": True}, ())
         if request.in_flight == 0:
             self.world.release(request.device_ip, now)
         snapshot = self.snapshot(view, request.device_ip, now,
-                                 float(self.store.reference(request.model).out_bytes[0]))
+                                 float(self.store.reference(request.model).out_bytes[0]), request.avoid)
         q = self.complexity(request)
         if request.method == "fixed":
             plan = self._fixed(snapshot, request)
@@ -208,6 +218,15 @@ class Planner:
                        else round(t.bottleneck_bps / 1e6, 3)} for t in transfers],
         }
         return PlannedTask(reply, tuple(transfers))
+
+    @staticmethod
+    def still_running(view, request, now):
+        """A late task whose nodes are all alive and reachable is still on its way: a
+        new plan would only add a copy of it to the load."""
+        if set(request.previous) & set(request.avoid):
+            return False
+        hosts = [view.host_by_ip(ip) for ip in request.previous]
+        return bool(hosts) and all(h is not None and view.host_alive(h, now) for h in hosts)
 
     def _transfers(self, view, request, hops):
         legs = [(request.device_ip, hops[0]["ip"], self.worker_port)]

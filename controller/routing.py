@@ -101,7 +101,75 @@ class InstalledRules:
             self._rules = {k: v for k, v in self._rules.items() if now - v[2] < horizon}
         return out
 
+    def forget(self, rules):
+        """Rules removed from the switches: the next plan that needs one sends it again."""
+        for rule in rules:
+            self._rules.pop((rule.dpid, rule.match), None)
+
     def ports_in_use(self, now, within):
         """(dpid, out_port) of every rule needed less than ``within`` seconds ago."""
         return {(dpid, port) for (dpid, _match), (port, _sent, needed_at) in self._rules.items()
                 if now - needed_at < within}
+
+
+def uses_link(transfer, src_dpid, dst_dpid):
+    """Whether ``transfer``'s route crosses the switch link src-dst (either way)."""
+    pairs = set(zip(transfer.switches, transfer.switches[1:]))
+    return (src_dpid, dst_dpid) in pairs or (dst_dpid, src_dpid) in pairs
+
+
+@dataclass(frozen=True)
+class Reroute:
+    """What a link failure asks of the switches for one transfer: ``delete`` the old
+    rules on switches the new route leaves out, ``install`` the new route's rules."""
+
+    old: Transfer
+    new: Transfer | None       # None: no path left (the rules are only removed)
+    delete: tuple
+    install: tuple
+
+
+class ActiveTransfers:
+    """The transfers planned within the last ``horizon`` seconds, so that a link that
+    fails under them can be routed around at once (TCP's retransmissions then take
+    the new route), not after their rules idle out."""
+
+    def __init__(self, horizon=10.0):
+        self.horizon = horizon
+        self._transfers = {}   # (src_ip, dst_ip, dst_port, forward match) -> (Transfer, needed_at)
+
+    def add(self, transfers, now):
+        for t in transfers:
+            self._transfers[(t.src_ip, t.dst_ip, t.dst_port, t.rules[0].match if t.rules else ())] = (t, now)
+        if len(self._transfers) > 10000:
+            self.expire(now)
+
+    def expire(self, now):
+        self._transfers = {k: v for k, v in self._transfers.items() if now - v[1] < self.horizon}
+
+    def __len__(self):
+        return len(self._transfers)
+
+    def reroute(self, view, src_dpid, dst_dpid, now):
+        """A :class:`Reroute` for every recent transfer over the failed link src-dst;
+        ``view`` no longer has that link. The new routes replace the old ones here."""
+        self.expire(now)
+        out = []
+        for key, (old, needed_at) in list(self._transfers.items()):
+            if not uses_link(old, src_dpid, dst_dpid):
+                continue
+            rule = old.rules[0]
+            try:
+                new = plan_transfer(view, old.src_ip, old.dst_ip, old.dst_port,
+                                    src_port=rule.match_dict.get("tcp_src"),
+                                    idle_timeout=rule.idle_timeout, hard_timeout=rule.hard_timeout)
+            except RoutingError:
+                new = None
+            kept = set(new.switches) if new else set()
+            out.append(Reroute(old, new, tuple(r for r in old.rules if r.dpid not in kept),
+                               new.rules if new else ()))
+            if new is None:
+                del self._transfers[key]
+            else:
+                self._transfers[key] = (new, needed_at)
+        return out

@@ -16,6 +16,8 @@ import xml.etree.ElementTree as ET
 
 import networkx as nx
 
+# Six heartbeats (every 0.5 s) missed: the node is down. A killed worker or a host
+# link taken down is seen sooner (a closed connection at the device, a port status).
 HEARTBEAT_STALE_AFTER = 3.0
 FAIR_SHARE_FLOOR = 0.5
 
@@ -35,9 +37,14 @@ def _mbit(bps):
 class GlobalView:
     """Network state as measured by the controller."""
 
-    def __init__(self):
+    def __init__(self, unmeasured_bps=float("inf")):
         self.graph = nx.DiGraph()
         self.topology_version = 0
+        # what a switch link no probe has measured yet is assumed to carry: after a
+        # controller restart, "unlimited" would cost every plan as if the WAN were free
+        self.unmeasured_bps = unmeasured_bps
+        self.down_ports = set()    # (dpid, port) whose link is down (port status)
+        self.suspects = {}         # ip -> when a device reported it unreachable
         self._tree = (None, None)  # (topology_version, spanning tree) for flooding
 
     # -- switches and links -------------------------------------------------
@@ -124,6 +131,25 @@ class GlobalView:
         self.graph.nodes[node]["seen_at"] = now
         return moved
 
+    def set_port_down(self, dpid, port, down):
+        """A port status: a host behind a port that is down is not alive, whatever its
+        last heartbeat said."""
+        (self.down_ports.add if down else self.down_ports.discard)((dpid, port))
+
+    def suspect(self, ip, now):
+        """A device could not reach ``ip`` (its connection was refused or closed): the
+        host counts as down until a heartbeat newer than this report comes in. A
+        worker that is alive sends one within half a second; a dead one never does."""
+        if len(self.suspects) < 4096:
+            self.suspects[ip] = now
+
+    def host_alive(self, data, now):
+        """A host is alive while its heartbeats are fresh, its port is up, and no
+        device has found it unreachable since its last heartbeat."""
+        load = data.get("load")
+        return (load is not None and now - load["at"] <= HEARTBEAT_STALE_AFTER
+                and (data["dpid"], data["port"]) not in self.down_ports and data.get("ip") not in self.suspects)
+
     def host_location(self, mac):
         data = self.graph.nodes.get(host_id(mac))
         return None if data is None else (data["dpid"], data["port"])
@@ -145,6 +171,7 @@ class GlobalView:
             return
         data = self.graph.nodes[node]
         data.update(name=heartbeat.name, role=heartbeat.role, ip=heartbeat.ip)
+        self.suspects.pop(heartbeat.ip, None)
         data["load"] = {"cpu_share": heartbeat.cpu_share, "busy": heartbeat.busy,
                         "queue_len": heartbeat.queue_len,
                         "mem_free_bytes": heartbeat.mem_free_bytes,
@@ -198,7 +225,7 @@ class GlobalView:
         return hops
 
     def available_bps(self, src, dst, use_capacity=False):
-        """Bandwidth a new transfer can expect on a switch edge; unmeasured = unlimited.
+        """Bandwidth a new transfer can expect on a switch edge; unmeasured: ``unmeasured_bps``.
 
         ``capacity - rate``, but never less than half the capacity: the load on our
         links is TCP transfers, and a new TCP flow gets about a fair share of a link
@@ -208,7 +235,7 @@ class GlobalView:
         data = self.graph.edges[src, dst]
         capacity = data["capacity_bps"]
         if capacity is None:
-            return float("inf")
+            return self.unmeasured_bps
         return capacity if use_capacity else max(capacity - data["rate_bps"], capacity * FAIR_SHARE_FLOOR)
 
     def widest_path(self, src_dpid, dst_dpid, tolerance=0.1, use_capacity=False):
@@ -291,7 +318,7 @@ class GlobalView:
             records.append({
                 "name": data["name"], "role": data["role"], "ip": data.get("ip"), "mac": data["mac"],
                 "switch": self.graph.nodes[switch_id(data["dpid"])]["name"], "port": data["port"],
-                "alive": load is not None and now - load["at"] <= HEARTBEAT_STALE_AFTER,
+                "alive": self.host_alive(data, now),
                 "load": None if load is None else {k: v for k, v in load.items() if k != "at"}
                 | {"age_s": round(now - load["at"], 3)},
             })

@@ -106,12 +106,13 @@ class Client:
 
     def __init__(self, listen: tuple[str, int] = ("0.0.0.0", 0), reply_host: str | None = None,
                  limits: Limits = wire.DEFAULT_LIMITS, connect_timeout: float = 5.0,
-                 send_timeout: float = 60.0, max_connections: int = 64):
+                 send_timeout: float = 60.0, max_connections: int = 64, stall_timeout: float | None = None):
         self.listen_addr = listen
         self.reply_host = reply_host
         self.limits = limits
         self.connect_timeout = connect_timeout
         self.send_timeout = send_timeout
+        self.stall_timeout = stall_timeout   # a send with no progress this long fails (wire.send_frame)
         self.max_connections = max_connections
         self._pending: dict[bytes, _Pending] = {}
         self.finished = 0  # submitted tasks whose result or error is in (a failed send counts)
@@ -278,7 +279,7 @@ class Client:
                               stamps=(Stage("client", wire.NO_HOP, 0, 0, send_start=time.time()),),
                               flags=wire.FLAG_WANT_LOGITS if want_logits else 0, topk=topk)
                 try:
-                    wire.send_frame(s, frame, arr, self.limits)
+                    wire.send_frame(s, frame, arr, self.limits, stall_timeout=self.stall_timeout)
                 except OSError:
                     s.close()
                     self._pool.pop(first.addr, None)
@@ -302,6 +303,31 @@ class Client:
             return p.result
         return TaskResult(task_id.hex(), TIMEOUT, p.t_submit, time.time(),
                           error_code="timeout", error_message=f"no reply within {timeout:.1f}s")
+
+    def result(self, task_id: bytes) -> TaskResult | None:
+        """The task's RESULT/ERROR if it is in, without waiting (the task stays pending)."""
+        with self._lock:
+            p = self._pending.get(task_id)
+        return None if p is None else p.result
+
+    def discard(self, task_id: bytes) -> None:
+        """Stop waiting for a task (a retried task's other copies): a late answer is
+        then logged and dropped."""
+        with self._lock:
+            self._pending.pop(task_id, None)
+
+    def closed_peers(self) -> set[tuple[str, int]]:
+        """Workers whose end of a pooled connection closed since the last call (the
+        worker process died or restarted). Their connections are dropped; the next
+        task sent there connects anew."""
+        closed = {addr: s for addr, s in list(self._pool.items()) if wire.peer_closed(s)}  # no lock: a send
+        if closed:                                                                       # may hold it long
+            with self._send_lock:
+                for addr, s in closed.items():
+                    if self._pool.get(addr) is s:
+                        del self._pool[addr]
+                    s.close()
+        return set(closed)
 
     def infer(self, plan: Plan, x, timeout: float = 30.0, **kw) -> TaskResult:
         """Submit and wait for one task."""

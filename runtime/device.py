@@ -26,12 +26,14 @@ import numpy as np
 
 from controller.plan_protocol import (PLAN_PORT, PlanProtocolError, PlanRequest, decode_reply,
                                       encode_request)
+from runtime import retries
 from runtime.client import Client, arrival_times
 from runtime.images import DEFAULT_NAMES, load_images
 from runtime.plan import Hop, Plan, parse_addr
 
 log = logging.getLogger("runtime.device")
 ARRIVALS = ("poisson", "fixed", "batch")
+CONNECT_TIMEOUT_S, SEND_STALL_S = 2.0, 2.0
 
 
 class PlanUnavailable(RuntimeError):
@@ -39,37 +41,56 @@ class PlanUnavailable(RuntimeError):
 
 
 class PlanChannel:
-    """UDP plan requests broadcast on the device's subnet; replies come by packet-out."""
+    """UDP plan requests broadcast on the device's subnet; replies come by packet-out.
 
-    def __init__(self, ip, prefixlen=8, timeout=2.0, retries=2):
+    A request is sent again every ``timeout`` s without an answer, and after a
+    temporary refusal (the reply's ``retry_after_s``: the controller is still
+    building its view, e.g. after a restart), until ``give_up_s`` have passed.
+    """
+
+    def __init__(self, ip, prefixlen=8, timeout=2.0, give_up_s=20.0):
         self.broadcast = str(ipaddress.ip_interface(f"{ip}/{prefixlen}").network.broadcast_address)
-        self.timeout, self.retries = timeout, retries
+        self.timeout, self.give_up_s = timeout, give_up_s
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         self.sock.bind((ip, 0))
 
     def request(self, request):
         payload = encode_request(request)
-        for _attempt in range(self.retries + 1):
+        give_up = time.monotonic() + self.give_up_s
+        attempts, refusal = 0, None
+        while attempts == 0 or time.monotonic() < give_up:
+            attempts += 1
             self.sock.sendto(payload, (self.broadcast, PLAN_PORT))
-            deadline = time.monotonic() + self.timeout
-            while (left := deadline - time.monotonic()) > 0:
-                self.sock.settimeout(left)
-                try:
-                    data, _ = self.sock.recvfrom(4096)
-                except (socket.timeout, TimeoutError):
-                    break
-                try:
-                    reply = decode_reply(data)
-                except PlanProtocolError as exc:
-                    log.warning("ignoring bad plan reply: %s", exc)
-                    continue
-                if reply["task_id"] != request.task_id:
-                    continue  # a late answer to an earlier attempt
-                if not reply["ok"]:
-                    raise PlanUnavailable(reply.get("error", "refused"))
+            reply = self._reply_to(request.task_id, min(self.timeout, max(give_up - time.monotonic(), 0.01)))
+            if reply is None:
+                continue
+            if reply["ok"]:
                 return reply
-        raise PlanUnavailable(f"no plan reply after {self.retries + 1} attempts")
+            refusal = reply.get("error", "refused")
+            wait = reply.get("retry_after_s")
+            if not isinstance(wait, (int, float)) or isinstance(wait, bool) or time.monotonic() + wait >= give_up:
+                raise PlanUnavailable(refusal)
+            time.sleep(max(float(wait), 0.0))
+        raise PlanUnavailable(f"{refusal} (still, after {self.give_up_s:.0f} s)" if refusal else
+                              f"no plan reply in {self.give_up_s:.0f} s ({attempts} attempts)")
+
+    def _reply_to(self, task_id, wait):
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data, _ = self.sock.recvfrom(4096)
+            except (socket.timeout, TimeoutError):
+                return None
+            try:
+                reply = decode_reply(data)
+            except PlanProtocolError as exc:
+                log.warning("ignoring bad plan reply: %s", exc)
+                continue
+            if reply["task_id"] == task_id:
+                return reply     # else a late answer to an earlier request
+        return None
 
     def close(self):
         self.sock.close()
@@ -149,7 +170,12 @@ class Device:
         self.ip = ip
         self.pictures, self.features = prepared or prepare(images)
         self.channel = PlanChannel(ip, prefixlen, plan_timeout)
-        self.client = Client(listen=(ip, 0), reply_host=ip).start()
+        # the watcher's own (replies match by task), quick to give up: it watches every task
+        self.retry_channel = PlanChannel(ip, prefixlen, plan_timeout, give_up_s=2 * plan_timeout)
+        # a worker on the LAN answers a connect in milliseconds, and a send moves unless
+        # the path is down: fail fast on either, and the task is retried elsewhere
+        self.client = Client(listen=(ip, 0), reply_host=ip, connect_timeout=CONNECT_TIMEOUT_S,
+                             stall_timeout=SEND_STALL_S).start()
         for addr in connect:
             try:
                 self.client.connect(addr)
@@ -159,6 +185,7 @@ class Device:
     def close(self):
         self.client.close()
         self.channel.close()
+        self.retry_channel.close()
 
     def __enter__(self):
         return self
@@ -169,22 +196,44 @@ class Device:
     def run(self, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, tag=None, hops=(),
             start=time.time):
         """Run ``count`` tasks; return one record per task. ``start()`` gives the time
-        arrivals count from (default: at once)."""
+        arrivals count from (default: at once). Tasks whose node or path fails are
+        planned again (runtime.retries)."""
         client, ip = self.client, self.ip
         offsets = [0.0] * count if arrivals == "batch" else arrival_times(count, rate, arrivals, seed)
-        records, submitted = [], []
-        planned, finished_before = 0, client.finished   # planned tasks without a result are in flight
-        outbox = queue.Queue()
+        records = []
+        outbox = queue.Queue()     # planned tasks not sent yet; with the watcher's, those in flight
+
+        def request_for(task_id, features, retry=None, attempt=0, previous=(), avoid=()):
+            return PlanRequest(task_id, model, method, ip, features=features, reply_port=client.reply_port,
+                               hops=hops, in_flight=outbox.unfinished_tasks + watcher.watching(),
+                               retry=retry, attempt=attempt, previous=tuple(previous), avoid=tuple(avoid))
+
+        def replan(task, kind, avoid):
+            request = request_for(task.base["task_id"], self.features[task.base["image"]], kind,
+                                  task.retries + 1, retries.plan_ips(task.plan), avoid)
+            return self.retry_channel.request(request)
+
+        def resend(task, reply):
+            plan = plan_from_reply(reply)
+            return plan, client.submit(plan, task.x, topk=1)
+
+        watcher = retries.Watcher(client, replan, resend, _record, _failed_task, timeout)
+        watching = threading.Thread(target=watcher.run, name="device-watch", daemon=True)
+        watching.start()
 
         def send_loop():
             # Sends run here, so that planning the next task never waits for the
             # previous task's input to leave the device (one uplink: sends are serial).
             while (item := outbox.get()) is not None:
                 base, arrived, plan, x = item
+                task = retries.SentTask(base, arrived, x, plan, base.get("predicted_latency_s"), [])
                 try:
-                    submitted.append((base, arrived, client.submit(plan, x, topk=1)))
+                    task.ids.append(client.submit(plan, x, topk=1))
+                    watcher.add(task)
                 except (OSError, ValueError) as exc:
                     records.append(_failed(base, "send_failed", str(exc)))
+                finally:
+                    outbox.task_done()   # counted by the watcher from here (or ended)
 
         sender = threading.Thread(target=send_loop, name="device-send", daemon=True)
         sender.start()
@@ -195,12 +244,9 @@ class Device:
             name, x = self.pictures[i % len(self.pictures)]
             base = {"seq": i, "tag": tag, "method": method, "model": model, "image": name, "arrival_s": offset,
                     "task_id": f"{ip}-{uuid.uuid4().hex[:12]}"}
-            arrived = time.time()
-            in_flight = planned - (client.finished - finished_before)
-            request = PlanRequest(base["task_id"], model, method, ip, features=self.features[name],
-                                  reply_port=client.reply_port, hops=hops, in_flight=in_flight)
+            arrived = base["arrived_at"] = time.time()
             try:
-                reply = self.channel.request(request)
+                reply = self.channel.request(request_for(base["task_id"], self.features[name]))
                 plan = plan_from_reply(reply)
             except (PlanUnavailable, PlanProtocolError, KeyError, ValueError) as exc:
                 records.append(_failed(base, "no_plan", str(exc)))
@@ -210,22 +256,28 @@ class Device:
                         controller_overhead_s=reply.get("controller_overhead_s"),
                         flows_confirmed=reply.get("flows_confirmed"),
                         overhead_parts_s=reply.get("overhead_parts_s"),
-                        paths=reply.get("paths"),
+                        paths=reply.get("paths"), first_plan=str(plan),
                         **{f"predicted_{k}": v for k, v in reply["predicted"].items()})
             outbox.put((base, arrived, plan, x))
-            planned += 1
         outbox.put(None)
         sender.join()
-        for base, arrived, task in submitted:
-            result = client.wait(task, max(timeout - (time.time() - arrived), 0.1))
-            record = dict(base, status=result.status, error_code=result.error_code,
-                          error_message=result.error_message,
-                          top1=result.classes[0] if result.classes else None,
-                          latency_s=result.latency_s if result.status == "ok" else None,
-                          e2e_s=result.t_done - arrived if result.status == "ok" else None)
-            record.update(result.breakdown())
-            records.append(record)
-        return sorted(records, key=lambda r: r["seq"])
+        watcher.sending_done.set()
+        watching.join()
+        return sorted(records + watcher.records, key=lambda r: r["seq"])
+
+
+def _record(task, result):
+    record = dict(task.base, status=result.status, error_code=result.error_code,
+                  error_message=result.error_message,
+                  top1=result.classes[0] if result.classes else None,
+                  latency_s=result.latency_s if result.status == "ok" else None,
+                  e2e_s=result.t_done - task.arrived if result.status == "ok" else None)
+    record.update(result.breakdown())
+    return record
+
+
+def _failed_task(task, code, message):
+    return _failed(task.base, code, message)
 
 
 def run(ip, method, model, count, arrivals="poisson", rate=1.0, seed=0, timeout=60.0, images=DEFAULT_NAMES,

@@ -350,20 +350,49 @@ def encode(frame: Frame, tensor=None, limits: Limits = DEFAULT_LIMITS) -> bytes:
     return head + bytes(payload)
 
 
+STALL_CHUNK = 1 << 18
+
+
+class SendStalled(OSError):
+    """No byte of a frame could be written for ``stall_timeout`` seconds."""
+
+
 def send_frame(sock: socket.socket, frame: Frame, tensor=None,
-               limits: Limits = DEFAULT_LIMITS) -> int:
+               limits: Limits = DEFAULT_LIMITS, stall_timeout: float | None = None) -> int:
     """Write one frame on a connected socket; returns the bytes written.
 
     Uses two ``sendall`` calls (small header block, then the payload view) so the
     tensor is never copied in Python.  Call :func:`tune_socket` on the socket first.
+    With ``stall_timeout`` the frame may take as long as it needs while it moves,
+    but fails with :class:`SendStalled` once no byte has left for that long (a link
+    down under the connection: the sender then tries elsewhere instead of waiting
+    out its total timeout). The connection is unusable after a failed send.
     """
     head, payload = encode_parts(frame, tensor, limits)
+    if stall_timeout is not None:
+        return _send_progressing(sock, head, payload, stall_timeout)
     if payload.nbytes and payload.nbytes < 65536:
         sock.sendall(head + bytes(payload))  # one segment for small frames
     else:
         sock.sendall(head)
         if payload.nbytes:
             sock.sendall(payload)
+    return len(head) + payload.nbytes
+
+
+def _send_progressing(sock, head, payload, stall_timeout):
+    previous = sock.gettimeout()
+    sock.settimeout(stall_timeout)     # each send() returns once some bytes went out
+    try:
+        for part in (memoryview(head), payload):
+            offset = 0
+            while offset < part.nbytes:
+                try:
+                    offset += sock.send(part[offset:offset + STALL_CHUNK])
+                except socket.timeout:
+                    raise SendStalled(f"send stalled: no progress for {stall_timeout:.1f} s") from None
+    finally:
+        sock.settimeout(previous)
     return len(head) + payload.nbytes
 
 

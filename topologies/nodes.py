@@ -145,7 +145,7 @@ class EdgeCloudHost(CPULimitedHost):
         self.role = role
         self.worker_port = worker_port if role in ("edge", "cloud") else None
         if self.worker_port:
-            self.start_service(self._worker_command(worker_models))
+            self.start_service(self.worker_command(worker_models))
         elif heartbeat:
             self.start_service(self._agent_command())
         return result
@@ -176,7 +176,7 @@ class EdgeCloudHost(CPULimitedHost):
                    "--interval", str(interval), "--cgroup-root", self._cgroup_root()]
         return command + (["--cpu-share", str(self.pace)] if self.pace is not None else [])
 
-    def _worker_command(self, models):
+    def worker_command(self, models):
         """A split-inference worker that also sends this host's heartbeats."""
         command = [sys.executable, "-m", "runtime.worker", "--listen", f"0.0.0.0:{self.worker_port}",
                    "--name", self.name, "--models", models, "--preload", "--heartbeat-role", self.role,

@@ -99,15 +99,7 @@ class Testbed:
     def start(self):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.ovs.start()
-        self.controller_log = self.log_dir / f"ryu-{self.ofp_port}.log"
-        with open(self.controller_log, "wb") as log:
-            self.ryu = subprocess.Popen(
-                [*controller_priority(), ryu_manager_path(), "--observe-links",
-                 "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.ofp_port),
-                 "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
-                 *self.controller_args, "controller.app"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_until(self._rest_up, timeout=30, what="the controller's REST API")
+        self._start_controller()
         place_infrastructure(self.spec, [*self.ovs.running_pids().values(), self.ryu.pid])
         self.net = make_net(self.spec, "127.0.0.1", self.ofp_port, heartbeat=self.heartbeat)
         self.net.build()
@@ -115,6 +107,54 @@ class Testbed:
         share_wan_per_sender(self.net)
         if not self.net.waitConnected(timeout=30):
             raise TestbedError("switches did not connect to the controller; see " + str(self.controller_log))
+        # Fail mode is Mininet's "secure": a switch that loses the controller keeps its
+        # flows (tasks in flight go on) and learns no new ones. It tries to reconnect
+        # with a backoff growing to max_backoff (OVS: 8 s); 1 s brings a restarted
+        # controller its switches back within about a second.
+        for uuid in subprocess.run(["ovs-vsctl", "--bare", "--columns=_uuid", "list", "controller"],
+                                   capture_output=True, text=True, timeout=10).stdout.split():
+            subprocess.run(["ovs-vsctl", "set", "controller", uuid, "max_backoff=1000"], timeout=10, check=False)
+
+    def _start_controller(self):
+        self.controller_log = self.log_dir / f"ryu-{self.ofp_port}.log"
+        with open(self.controller_log, "ab") as log:
+            self.ryu = subprocess.Popen(
+                [*controller_priority(), ryu_manager_path(), "--observe-links",
+                 "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.ofp_port),
+                 "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
+                 *self.controller_args, "controller.app"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_until(self._rest_up, timeout=30, what="the controller's REST API")
+
+    # -- faults (scripts.chaos_live, the system tests) -----------------------------
+    def kill_controller(self):
+        """The controller dies at once (SIGKILL), as in a crash."""
+        if self.ryu is not None and self.ryu.poll() is None:
+            os.killpg(self.ryu.pid, signal.SIGKILL)
+            self.ryu.wait(timeout=10)
+
+    def restart_controller(self):
+        """Kill the controller and start a new one on the same ports; returns when its
+        REST API answers (its view is then being rebuilt)."""
+        self.kill_controller()
+        self._start_controller()
+        place_infrastructure(self.spec, [*self.ovs.running_pids().values(), self.ryu.pid])
+
+    def kill_worker(self, name):
+        """SIGKILL the worker on host ``name`` (its heartbeats stop with it)."""
+        service = self.net[name].service
+        if service is not None and service.poll() is None:
+            service.kill()
+            service.wait(timeout=10)
+
+    def start_worker(self, name):
+        host = self.net[name]
+        if host.service is None or host.service.poll() is not None:
+            host.start_service(host.worker_command(self.spec.worker_models))
+
+    def set_link_up(self, a, b, up):
+        """Take link a-b down (both interfaces) or bring it back."""
+        self.net.configLinkStatus(a, b, "up" if up else "down")
 
     def stop(self):
         if self.net is not None:

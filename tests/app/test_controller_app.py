@@ -144,3 +144,79 @@ def test_transfer_rules_are_fenced_by_barriers(app):
         reply.xid = barriers[dp.id].xid
         app._barrier_reply(ofp_event.EventOFPBarrierReply(reply))
     assert done.is_set() and not app._barriers and len(keys) == 2
+
+
+def _diamond(app):
+    """Switches 1-2-4 and 1-3-4 (port n of switch a faces switch n); d1 on 1:9, e1 on 4:9."""
+    dps = {n: connect(app, n) for n in (1, 2, 3, 4)}
+    for a, b in ((1, 2), (1, 3), (2, 4), (3, 4)):
+        app.view.add_link(LinkKey(a, b, b, a), app.clock())
+        app.view.add_link(LinkKey(b, a, a, b), app.clock())
+    app.view.learn_host(D1_MAC, 1, 9, app.clock(), ip="10.0.0.1")
+    app.view.learn_host(E1_MAC, 4, 9, app.clock(), ip="10.0.0.4")
+    return dps
+
+
+def test_a_failed_link_moves_its_transfers_and_removes_the_stale_rules(app):
+    from types import SimpleNamespace
+    from controller.routing import plan_transfer
+    dps = _diamond(app)
+    transfer = plan_transfer(app.view, "10.0.0.1", "10.0.0.4", 9000)
+    app._active.add([transfer], time.monotonic())
+    via = transfer.switches[1]
+    other = 5 - via                                       # the other middle switch
+    for dp in dps.values():
+        dp.sent.clear()
+    for a, b in ((1, via), (via, 1)):
+        port = lambda s, d: SimpleNamespace(dpid=s, port_no=d)
+        app._link_delete(SimpleNamespace(link=SimpleNamespace(src=port(a, b), dst=port(b, a))))
+    added = [m for m in dps[other].of_type(parser.OFPFlowMod) if m.command == 0 and m.priority == 200]
+    assert len(added) == 2                                # both directions, on the remaining path
+    deleted = [m for m in dps[via].of_type(parser.OFPFlowMod) if m.command == 4]   # DELETE_STRICT
+    assert len(deleted) == 2 and dict(deleted[0].match.items())["tcp_dst"] in (9000, None)
+    flushed = [m for m in dps[1].of_type(parser.OFPFlowMod) if m.command == 3 and m.cookie == FORWARD_COOKIE]
+    assert flushed                                        # forwarding recomputed at once
+    assert app.metrics.registry.get_sample_value("sdncep_reroutes_total") == 1
+
+
+def test_a_port_that_goes_down_takes_its_host_out_at_once(app):
+    dps = _diamond(app)
+    packet_in(app, dps[4], 9, heartbeat_frame())          # e1's heartbeat: alive
+    host = app.view.host_by_ip("10.0.0.4")
+    assert app.view.host_alive(host, app.clock())
+    ofp = dps[4].ofproto
+    desc = parser.OFPPort(port_no=9, hw_addr="00:00:00:00:00:09", name=b"s4-eth9", config=0,
+                          state=ofp.OFPPS_LINK_DOWN, curr=0, advertised=0, supported=0, peer=0,
+                          curr_speed=0, max_speed=0)
+    app._port_status(ofp_event.EventOFPPortStatus(parser.OFPPortStatus(dps[4], ofp.OFPPR_MODIFY, desc)))
+    assert not app.view.host_alive(host, app.clock())
+    up = parser.OFPPort(port_no=9, hw_addr="00:00:00:00:00:09", name=b"s4-eth9", config=0, state=0, curr=0,
+                        advertised=0, supported=0, peer=0, curr_speed=0, max_speed=0)
+    app._port_status(ofp_event.EventOFPPortStatus(parser.OFPPortStatus(dps[4], ofp.OFPPR_MODIFY, up)))
+    assert app.view.host_alive(host, app.clock())
+
+
+def _plan_packet_in(app, dp, task_id):
+    from controller import plan_protocol
+    payload = plan_protocol.encode_request(plan_protocol.PlanRequest(task_id, "alexnet", "only-cloud", "10.0.0.1"))
+    data = frame(D1_MAC, "ff:ff:ff:ff:ff:ff", 0x0800, payload, ip_src="10.0.0.1", udp_dst=plan_protocol.PLAN_PORT)
+    msg = parser.OFPPacketIn(dp, buffer_id=0xFFFFFFFF, total_len=len(data), reason=0, table_id=0,
+                             cookie=0, match=parser.OFPMatch(in_port=3), data=data)
+    return ofp_event.EventOFPPacketIn(msg)
+
+
+def test_plan_requests_beyond_the_concurrency_bound_are_told_overloaded(app, monkeypatch):
+    from controller import app as app_module, plan_protocol
+    spawned = []
+    monkeypatch.setattr(app_module.hub, "spawn", lambda fn, *args: spawned.append((fn, args)))
+    dp = connect(app, 1)
+    for n in range(app_module.MAX_CONCURRENT_PLANS + 2):
+        app._packet_in(_plan_packet_in(app, dp, f"t{n}"))
+    flags = [args[-1] for _fn, args in spawned]
+    assert flags == [False] * app_module.MAX_CONCURRENT_PLANS + [True, True]
+    fn, args = spawned[-1]
+    fn(*args)                                                     # the last one is answered at once
+    reply = plan_protocol.decode_reply(bytes(dp.of_type(parser.OFPPacketOut)[-1].data)[42:])
+    assert reply["ok"] is False and "overloaded" in reply["error"] and reply["retry_after_s"] > 0
+    assert app._planning == app_module.MAX_CONCURRENT_PLANS + 1
+    assert app.metrics.registry.get_sample_value("sdncep_decision_errors_total", {"reason": "overloaded"}) == 1

@@ -236,3 +236,18 @@ def test_refused_frame_can_be_skipped_to_keep_the_stream_in_sync():
     assert wire.read_frame(bio).model == "alexnet"
     with pytest.raises(FrameError, match="truncated"):
         wire.skip_payload(io.BytesIO(b"abc"), 10)
+
+
+def test_a_send_that_stops_moving_fails_and_one_that_moves_does_not():
+    frame = Frame(TASK, wire.new_task_id(), "alexnet", 0, 0, HOPS, ("10.0.0.2", 5000))
+    tensor = np.zeros((1, 3, 224, 224), dtype=np.float32)       # 600 KB: more than the socket buffers
+    stuck, _peer = socket.socketpair()
+    with stuck, _peer:
+        with pytest.raises(wire.SendStalled):
+            wire.send_frame(stuck, frame, tensor, stall_timeout=0.2)
+    sender, receiver = socket.socketpair()
+    with sender, receiver:
+        reader = threading.Thread(target=lambda: wire.read_frame(receiver, wire.DEFAULT_LIMITS))
+        reader.start()
+        assert wire.send_frame(sender, frame, tensor, stall_timeout=0.2) > tensor.nbytes
+        reader.join(timeout=10)

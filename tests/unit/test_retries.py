@@ -1,0 +1,148 @@
+"""A device's watcher (runtime.retries): every task ends with a record, a failed node
+is retried around at once, a late task on live nodes is not copied, and retries are
+bounded."""
+import threading
+import time
+
+import pytest
+
+from runtime import retries
+from runtime.client import FAILED, OK, TaskResult
+from runtime.plan import Hop, Plan
+
+EDGE = Plan("alexnet", (Hop("10.0.0.3", 9000, 0, 5), Hop("10.0.0.6", 9000, 5, 11)))
+CLOUD = Plan("alexnet", (Hop("10.0.0.6", 9000, 0, 11),))
+
+
+class FakeClient:
+    def __init__(self):
+        self.results, self.closed, self.discarded = {}, set(), set()
+
+    def result(self, task_id):
+        return self.results.get(task_id)
+
+    def discard(self, task_id):
+        self.discarded.add(task_id)
+
+    def closed_peers(self):
+        closed, self.closed = self.closed, set()
+        return closed
+
+
+def ok(task_id):
+    return TaskResult(task_id, OK, 0.0, time.time(), classes=(1,))
+
+
+def error(task_id, code):
+    return TaskResult(task_id, FAILED, 0.0, time.time(), error_code=code, error_message=code)
+
+
+class Harness:
+    """A watcher over one task, with the controller's answers scripted."""
+
+    def __init__(self, answers, timeout=30.0, predicted=0.05):
+        self.client = FakeClient()
+        self.asked, self.sent = [], []
+        self.answers = list(answers)
+
+        def replan(task, kind, avoid):
+            self.asked.append((kind, tuple(avoid), tuple(retries.plan_ips(task.plan))))
+            answer = self.answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        def resend(task, reply):
+            task_id = f"copy{len(self.sent) + 1}"
+            self.sent.append(task_id)
+            return CLOUD, task_id
+
+        self.watcher = retries.Watcher(self.client, replan, resend,
+                                       record=lambda t, r: {"status": r.status, "code": r.error_code,
+                                                            "plan": t.base["plan"]},
+                                       failed=lambda t, code, msg: {"status": "error", "code": code, "msg": msg},
+                                       timeout=timeout)
+        self.task = retries.SentTask({"task_id": "t", "plan": str(EDGE)}, time.time(), None, EDGE, predicted,
+                                     ["first"])
+        self.watcher.add(self.task)
+        self.thread = threading.Thread(target=self.watcher.run, daemon=True)
+        self.thread.start()
+        self.watcher.sending_done.set()
+
+    def until(self, predicate, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "condition not reached"
+            time.sleep(0.01)
+
+    def record(self):
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+        (record,) = self.watcher.records
+        return record
+
+
+NEW_PLAN = {"ok": True, "hops": [], "predicted": {"latency_s": 0.05}}
+
+
+def test_a_closed_connection_to_a_node_replans_at_once_avoiding_it():
+    h = Harness([NEW_PLAN])
+    h.client.closed.add(("10.0.0.3", 9000))
+    h.until(lambda: h.sent)
+    assert h.asked == [("failed", ("10.0.0.3",), ("10.0.0.3", "10.0.0.6"))]
+    h.client.results["copy1"] = ok("copy1")
+    record = h.record()
+    assert record["status"] == OK and record["plan"] == str(CLOUD)
+    assert record["retries"] == 1 and "closed" in record["retry_reasons"]
+    assert {"first", "copy1"} <= h.client.discarded
+
+
+def test_a_path_error_is_retried_and_a_task_error_is_not():
+    h = Harness([NEW_PLAN])
+    h.client.results["first"] = error("first", "next_hop_unreachable")
+    h.until(lambda: h.sent)
+    h.client.results["copy1"] = ok("copy1")
+    assert h.record()["retries"] == 1
+    h = Harness([])
+    h.client.results["first"] = error("first", "bad_shape")
+    assert h.record() == {"status": FAILED, "code": "bad_shape", "plan": str(EDGE), "retries": 0,
+                          "retry_reasons": None}
+
+
+def test_a_late_task_on_live_nodes_is_not_copied():
+    h = Harness([{"ok": True, "keep_waiting": True}] * 3, predicted=0.0)
+    retries_at = retries.LATE_SLACK_S
+    h.until(lambda: h.asked, timeout=retries_at + 2)
+    assert h.asked[0][0] == "late" and not h.sent
+    h.client.results["first"] = ok("first")
+    assert h.record()["retries"] == 0
+
+
+def test_retries_are_bounded_and_the_end_is_explicit():
+    h = Harness([NEW_PLAN] * retries.MAX_RETRIES)
+    h.client.results["first"] = error("first", "send_failed")
+    for n in range(1, retries.MAX_RETRIES + 1):
+        h.until(lambda: len(h.sent) == n)
+        h.client.results[f"copy{n}"] = error(f"copy{n}", "send_failed")
+    record = h.record()
+    assert record["code"] == "retries_exhausted" and record["retries"] == retries.MAX_RETRIES
+    assert h.asked[0][1] == ("10.0.0.3",)        # send_failed: the first hop is avoided
+
+
+def test_a_task_that_never_answers_times_out_with_a_record():
+    h = Harness([OSError("controller away")] * 5, timeout=0.3)
+    assert h.record()["code"] == "timeout"
+
+
+def test_the_first_result_of_any_copy_wins():
+    h = Harness([NEW_PLAN])
+    h.client.closed.add(("10.0.0.6", 9000))
+    h.until(lambda: h.sent)
+    h.client.results["first"] = ok("first")          # the original came back after all
+    assert h.record()["status"] == OK
+
+
+@pytest.mark.parametrize("predicted", [None, 0.0, 0.4])
+def test_a_task_is_looked_into_after_its_predicted_time_and_some_slack(predicted):
+    assert retries.check_after(predicted) >= retries.LATE_SLACK_S
+    assert retries.check_after(0.4) > retries.check_after(0.0)
