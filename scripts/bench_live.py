@@ -297,6 +297,24 @@ def controller_config(run_dir, agent, predictor, methods=()):
     return conf, settings
 
 
+def shipped_agents():
+    """Every shipped SDN-CEP agent checkpoint, comma-separated (one per model)."""
+    return ",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt")))
+
+
+def agent_run(kind, args, **topology):
+    """(run folder, controller config file, topology) of a live run of ``kind`` (chaos,
+    soak) with the shipped agents on AlexNet; its manifest is written."""
+    out = Path(args.out) if args.out else run_records.new_run_dir(REPO / "results" / kind)
+    out.mkdir(parents=True, exist_ok=True)
+    agents = shipped_agents()
+    conf, controller = controller_config(out, agents, None)
+    spec = TopologySpec(worker_port=WORKER_PORT, worker_models="alexnet", **topology)
+    run_records.write_manifest(out, run_records.manifest(kind, vars(args), topology=spec.__dict__,
+                                                         controller=controller, checkpoints=agents.split(",")))
+    return out, conf, spec
+
+
 def _numbers(text, kind=float):
     """'5,10' -> (5, 10): whole numbers stay ints, so cells print as 5 and not 5.0."""
     values = tuple(kind(v) for v in text.split(","))
@@ -319,8 +337,7 @@ def parse_args(argv):
     parser.add_argument("--arrivals", choices=("poisson", "batch"),
                         help="Poisson at the cell's rate, or each device's tasks all at once")
     parser.add_argument("--topology", help="YAML file of topology keys (topologies/spec.py) to change")
-    agents = ",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt")))
-    parser.add_argument("--agent", default=agents, help="SDN-CEP agent checkpoints, comma-separated, one per "
+    parser.add_argument("--agent", default=shipped_agents(), help="SDN-CEP agent checkpoints, comma-separated, one per "
                                                        "model (default: checkpoints/sdncep-*.pt)")
     parser.add_argument("--predictor", default=str(REPO / "checkpoints" / "complexity.json"))
     parser.add_argument("--trace", help="bandwidth trace CSV (time_s,link,mbit) replayed in the wifi phase instead "

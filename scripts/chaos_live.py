@@ -32,7 +32,6 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -232,19 +231,11 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    from scripts.bench_live import REPO, WORKER_PORT, LiveBench, controller_config
-    from sdncep import records as run_records
-    from topologies.spec import TopologySpec
+    from scripts.bench_live import LiveBench, agent_run
     from topologies.testbed import Testbed, TestbedError
 
     args = parse_args(argv)
-    out = Path(args.out) if args.out else run_records.new_run_dir(REPO / "results" / "chaos")
-    out.mkdir(parents=True, exist_ok=True)
-    agents = ",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt")))
-    conf, controller = controller_config(out, agents, None)
-    spec = TopologySpec(worker_port=WORKER_PORT, worker_models="alexnet", wan_mbit=args.wan)
-    run_records.write_manifest(out, run_records.manifest("chaos", vars(args), topology=spec.__dict__,
-                                                         controller=controller, checkpoints=agents.split(",")))
+    out, conf, spec = agent_run("chaos", args, wan_mbit=args.wan)
     plan = [e for e in schedule(args.repeats) if e[1] in args.faults]
     records, events, expected = [], [], {}
     started = time.monotonic()

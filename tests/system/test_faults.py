@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from scripts.bench_live import REPO, WORKER_PORT, LiveBench, controller_config
+from scripts.bench_live import WORKER_PORT, LiveBench, controller_config, shipped_agents
 from scripts.chaos_live import FABRIC_LINK, FAULTY_NODE, Injector, run_event
 from topologies.spec import TopologySpec
 from topologies.testbed import Testbed
@@ -18,8 +18,7 @@ ARGS = SimpleNamespace(outage=3.0, rate=2.5, burst=10)
 
 @pytest.fixture
 def bench(tmp_path):
-    agents = ",".join(str(p) for p in sorted((REPO / "checkpoints").glob("sdncep-*.pt")))
-    conf, _ = controller_config(tmp_path, agents, None)
+    conf, _ = controller_config(tmp_path, shipped_agents(), None)
     spec = TopologySpec(worker_port=WORKER_PORT, worker_models="alexnet", wan_mbit=20)
     with Testbed(spec, controller_args=["--config-file", str(conf)]) as bed:
         bed.wait_until(bed.view_complete, timeout=120, interval=0.5, what="a complete view")

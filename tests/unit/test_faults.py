@@ -31,7 +31,7 @@ def nodes_of(planned):
 
 
 def test_a_host_behind_a_port_that_went_down_is_not_alive(live):
-    view, attach, ips = live
+    view, attach, _ips = live
     e1 = view.host_by_name("e1")
     assert view.host_alive(e1, 0.5)
     view.set_port_down(*attach["e1"], True)
@@ -46,7 +46,7 @@ def test_plans_leave_out_a_node_whose_port_is_down_and_a_node_the_device_avoids(
     planner = Planner.from_files(worker_port=9000)
     chosen = nodes_of(planner.plan(view, request(ips), 0.5))
     assert chosen & {"e1", "e2", "e3"}
-    edge = sorted(chosen & {"e1", "e2", "e3"})[0]
+    edge = min(chosen & {"e1", "e2", "e3"})
     view.set_port_down(*attach[edge], True)
     assert edge not in nodes_of(planner.plan(view, request(ips), 0.6))
     view.set_port_down(*attach[edge], False)
@@ -58,7 +58,7 @@ def test_plans_leave_out_a_node_whose_port_is_down_and_a_node_the_device_avoids(
 def test_a_late_task_keeps_waiting_while_its_nodes_live_and_is_replanned_when_one_is_down(live):
     view, attach, ips = live
     planner = Planner.from_files(worker_port=9000)
-    late = dict(retry="late", attempt=1, previous=(ips["e1"], ips["cloud"]))
+    late = {"retry": "late", "attempt": 1, "previous": (ips["e1"], ips["cloud"])}
     assert planner.plan(view, request(ips, **late), 0.5).reply == {"task_id": "t1", "ok": True,
                                                                  "keep_waiting": True}
     view.set_port_down(*attach["e1"], True)
@@ -140,7 +140,7 @@ def _link_keys(view):
 def test_a_node_a_device_could_not_reach_is_out_until_its_next_heartbeat(live):
     view, attach, ips = live
     planner = Planner.from_files(worker_port=9000)
-    edge = sorted(nodes_of(planner.plan(view, request(ips), 0.5)) & {"e1", "e2", "e3"})[0]
+    edge = min(nodes_of(planner.plan(view, request(ips), 0.5)) & {"e1", "e2", "e3"})
     retry = planner.plan(view, request(ips, retry="failed", attempt=1, previous=(ips[edge],), avoid=(ips[edge],)),
                          0.6)
     assert edge not in nodes_of(retry)

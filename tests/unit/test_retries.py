@@ -122,7 +122,7 @@ def test_retries_are_bounded_and_the_end_is_explicit():
     h = Harness([NEW_PLAN] * retries.MAX_RETRIES)
     h.client.results["first"] = error("first", "send_failed")
     for n in range(1, retries.MAX_RETRIES + 1):
-        h.until(lambda: len(h.sent) == n)
+        h.until(lambda n=n: len(h.sent) == n)
         h.client.results[f"copy{n}"] = error(f"copy{n}", "send_failed")
     record = h.record()
     assert record["code"] == "retries_exhausted" and record["retries"] == retries.MAX_RETRIES
