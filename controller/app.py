@@ -27,7 +27,7 @@ from controller.config import ControllerConfig, register_options
 from controller.metrics import ControllerMetrics
 from controller.planner import Planner, PlanningError
 from controller.rates import PortRateTracker, PortSample
-from controller.routing import ActiveTransfers, InstalledRules
+from controller.routing import TRANSFER_COOKIE, ActiveTransfers, InstalledRules
 from controller.rest import APP_KEY, NorthboundController
 from controller.view import GlobalView
 
@@ -155,12 +155,14 @@ class SdnCepController(app_manager.RyuApp):
         elif ev.state == DEAD_DISPATCHER and dp.id in self.datapaths:
             del self.datapaths[dp.id]
             self.view.remove_switch(dp.id)
+            self.view.forget_ports(dp.id)
             self.rates.forget(dp.id)
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
     def _port_desc(self, ev):
         dp = ev.msg.datapath
-        for port in ev.msg.body:
+        for port in ev.msg.body:    # a port that changed while the switch was away says so here
+            self.view.set_port_down(dp.id, port.port_no, bool(port.state & dp.ofproto.OFPPS_LINK_DOWN))
             if port.port_no == dp.ofproto.OFPP_LOCAL:
                 name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else port.name
                 self._port_names[dp.id] = name
@@ -184,13 +186,31 @@ class SdnCepController(app_manager.RyuApp):
 
     @set_ev_cls(topo_event.EventLinkDelete)
     def _link_delete(self, ev):
+        """A link is down both ways when one direction is (a port status or lost LLDP):
+        Ryu reports each direction on its own, and a route planned between the two
+        reports would use the half still in the view."""
         key = self._link_key(ev.link)
-        self.view.remove_link(key)
-        self.prober.forget(key)
-        self.capacities.forget(key)
-        self.probe_schedule.forget(key)
+        reverse = probe.LinkKey(key.dst_dpid, key.dst_port, key.src_dpid, key.src_port)
+        for link in (key, reverse):
+            self.view.remove_link(link)
+            self.prober.forget(link)
+            self.capacities.forget(link)
+            self.probe_schedule.forget(link)
         self._flush_forwarding_if_topology_changed()   # now, not at the next packet-in
         self._reroute(key)
+        self._delete_transfer_rules_out_of(key)
+
+    def _delete_transfer_rules_out_of(self, link):
+        """Whatever transfer rule is left pointing into the failed link (one older than
+        the rerouting horizon) goes: its traffic falls back to forwarding."""
+        for dpid, port in ((link.src_dpid, link.src_port), (link.dst_dpid, link.dst_port)):
+            dp = self.datapaths.get(dpid)
+            if dp is not None:
+                ofp, parser = dp.ofproto, dp.ofproto_parser
+                dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
+                                              cookie=TRANSFER_COOKIE, cookie_mask=0xFFFFFFFFFFFFFFFF,
+                                              out_port=port, out_group=ofp.OFPG_ANY))
+                self._installed.forget_port(dpid, port)
 
     def _reroute(self, link):
         """Move the recent transfers over a failed link to the remaining paths: the new
@@ -209,7 +229,7 @@ class SdnCepController(app_manager.RyuApp):
                                                   cookie_mask=0xFFFFFFFFFFFFFFFF, table_id=0,
                                                   out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
         if moves:
-            self.metrics.reroutes.inc(len(moves))
+            self.metrics.reroutes.inc(sum(m.new is not None for m in moves))
             LOG.info("link %s down: %d transfer(s) rerouted, %d without a path", link,
                      sum(m.new is not None for m in moves), sum(m.new is None for m in moves))
 
@@ -399,14 +419,15 @@ class SdnCepController(app_manager.RyuApp):
             planned = self.planner.plan(self.view, request, self.clock())
         except PlanningError as exc:
             self.metrics.decision_errors.labels(exc.reason).inc()
-            refusal = {"task_id": request.task_id, "ok": False, "error": str(exc)}
+            refusal = {"task_id": request.task_id, "attempt": request.attempt, "ok": False, "error": str(exc)}
             if exc.retry_after_s is not None:
                 refusal["retry_after_s"] = exc.retry_after_s
             return refusal
         except Exception as exc:  # noqa: BLE001 - a planning bug must not leave a device unanswered
             LOG.exception("planning %s failed", request.task_id)
             self.metrics.decision_errors.labels("internal").inc()
-            return {"task_id": request.task_id, "ok": False, "error": f"internal error: {exc}"}
+            return {"task_id": request.task_id, "attempt": request.attempt, "ok": False,
+                    "error": f"internal error: {exc}"}
         decided = time.time()
         if request.retry:
             self.metrics.retries.labels(request.retry, "keep_waiting" if planned.reply.get("keep_waiting")
@@ -486,7 +507,8 @@ class SdnCepController(app_manager.RyuApp):
         self.view.learn_host(eth.src, dp.id, in_port, self.clock(), ip=ip.src)
         if overloaded:
             self.metrics.decision_errors.labels("overloaded").inc()
-            reply = {"task_id": request.task_id, "ok": False, "retry_after_s": OVERLOADED_RETRY_S,
+            reply = {"task_id": request.task_id, "attempt": request.attempt, "ok": False,
+                     "retry_after_s": OVERLOADED_RETRY_S,
                      "error": f"controller overloaded ({MAX_CONCURRENT_PLANS} plan requests at once)"}
         else:
             reply = self.plan(request, received_at)

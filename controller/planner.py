@@ -109,7 +109,7 @@ class Planner:
         if device is None:
             raise PlanningError(f"device {device_ip} is not in the view", "not_ready", NOT_READY_RETRY_S)
         workers = [h for h in view.hosts() if h["role"] in ("edge", "cloud") and view.host_alive(h, now)
-                   and h.get("ip") not in avoid]
+                   and not (h["role"] == "edge" and h.get("ip") in avoid)]   # the cloud is never avoided
         clouds = [h for h in workers if h["role"] == "cloud"]
         if not clouds:
             raise PlanningError("no live cloud node in the view", "not_ready", NOT_READY_RETRY_S)
@@ -179,9 +179,12 @@ class Planner:
                                 reason="no_agent")
         if request.retry == "failed":
             for ip in request.avoid:
-                view.suspect(ip, now)
+                host = view.host_by_ip(ip)
+                if host is not None and host["role"] == "edge":   # a cloud a device cannot reach is
+                    view.suspect(ip, now)                          # its own problem, not everyone's
         if request.retry == "late" and self.still_running(view, request, now):
-            return PlannedTask({"task_id": request.task_id, "ok": True, "keep_waiting": True}, ())
+            return PlannedTask({"task_id": request.task_id, "attempt": request.attempt, "ok": True,
+                                "keep_waiting": True}, ())
         if request.in_flight == 0:
             self.world.release(request.device_ip, now)
         snapshot = self.snapshot(view, request.device_ip, now,
@@ -204,7 +207,7 @@ class Planner:
         latency = plan.latency
         overhead = self.calibration.overhead_s
         reply = {
-            "task_id": request.task_id, "ok": True, "method": request.method, "model": request.model, "q": q,
+            "task_id": request.task_id, "attempt": request.attempt, "ok": True, "method": request.method, "model": request.model, "q": q,
             # who really made the plan, and why it is not the method's own (None: it is)
             "policy": plan.policy or request.method, "fallback": plan.fallback,
             "hops": hops,
@@ -221,12 +224,14 @@ class Planner:
 
     @staticmethod
     def still_running(view, request, now):
-        """A late task whose nodes are all alive and reachable is still on its way: a
-        new plan would only add a copy of it to the load."""
+        """A late task whose nodes are all alive, with a path from the device through
+        them, is still on its way: a new plan would only add a copy of it to the load."""
         if set(request.previous) & set(request.avoid):
             return False
-        hosts = [view.host_by_ip(ip) for ip in request.previous]
-        return bool(hosts) and all(h is not None and view.host_alive(h, now) for h in hosts)
+        hosts = [view.host_by_ip(ip) for ip in (request.device_ip, *request.previous)]
+        if len(hosts) < 2 or any(h is None for h in hosts) or not all(view.host_alive(h, now) for h in hosts[1:]):
+            return False
+        return all(view.widest_path(a["dpid"], b["dpid"])[0] is not None for a, b in zip(hosts, hosts[1:]))
 
     def _transfers(self, view, request, hops):
         legs = [(request.device_ip, hops[0]["ip"], self.worker_port)]

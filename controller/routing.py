@@ -106,6 +106,10 @@ class InstalledRules:
         for rule in rules:
             self._rules.pop((rule.dpid, rule.match), None)
 
+    def forget_port(self, dpid, port):
+        """Every rule of switch ``dpid`` out of ``port`` was removed."""
+        self._rules = {k: v for k, v in self._rules.items() if not (k[0] == dpid and v[0] == port)}
+
     def ports_in_use(self, now, within):
         """(dpid, out_port) of every rule needed less than ``within`` seconds ago."""
         return {(dpid, port) for (dpid, _match), (port, _sent, needed_at) in self._rules.items()
@@ -163,7 +167,7 @@ class ActiveTransfers:
                 new = plan_transfer(view, old.src_ip, old.dst_ip, old.dst_port,
                                     src_port=rule.match_dict.get("tcp_src"),
                                     idle_timeout=rule.idle_timeout, hard_timeout=rule.hard_timeout)
-            except RoutingError:
+            except (RoutingError, KeyError):   # no path, or a half-removed link on the only one
                 new = None
             kept = set(new.switches) if new else set()
             out.append(Reroute(old, new, tuple(r for r in old.rules if r.dpid not in kept),

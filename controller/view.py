@@ -136,6 +136,10 @@ class GlobalView:
         last heartbeat said."""
         (self.down_ports.add if down else self.down_ports.discard)((dpid, port))
 
+    def forget_ports(self, dpid):
+        """A switch left: what its ports said no longer holds (it tells again on return)."""
+        self.down_ports = {(d, p) for d, p in self.down_ports if d != dpid}
+
     def suspect(self, ip, now):
         """A device could not reach ``ip`` (its connection was refused or closed): the
         host counts as down until a heartbeat newer than this report comes in. A

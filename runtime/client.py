@@ -320,7 +320,8 @@ class Client:
         """Workers whose end of a pooled connection closed since the last call (the
         worker process died or restarted). Their connections are dropped; the next
         task sent there connects anew."""
-        closed = {addr: s for addr, s in list(self._pool.items()) if wire.peer_closed(s)}  # no lock: a send
+        closed = {addr: s for addr, s in list(self._pool.items())                       # no lock: a send
+                  if s.fileno() != -1 and wire.peer_closed(s)}
         if closed:                                                                       # may hold it long
             with self._send_lock:
                 for addr, s in closed.items():

@@ -34,6 +34,7 @@ from runtime.plan import Hop, Plan, parse_addr
 log = logging.getLogger("runtime.device")
 ARRIVALS = ("poisson", "fixed", "batch")
 CONNECT_TIMEOUT_S, SEND_STALL_S = 2.0, 2.0
+MIN_RETRY_AFTER_S, MAX_RETRY_AFTER_S = 0.05, 5.0   # bounds on a refusal's retry_after_s
 
 
 class PlanUnavailable(RuntimeError):
@@ -62,20 +63,25 @@ class PlanChannel:
         while attempts == 0 or time.monotonic() < give_up:
             attempts += 1
             self.sock.sendto(payload, (self.broadcast, PLAN_PORT))
-            reply = self._reply_to(request.task_id, min(self.timeout, max(give_up - time.monotonic(), 0.01)))
+            reply = self._reply_to(request, min(self.timeout, max(give_up - time.monotonic(), 0.01)))
             if reply is None:
                 continue
             if reply["ok"]:
                 return reply
             refusal = reply.get("error", "refused")
             wait = reply.get("retry_after_s")
-            if not isinstance(wait, (int, float)) or isinstance(wait, bool) or time.monotonic() + wait >= give_up:
+            if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not wait == wait:   # NaN
                 raise PlanUnavailable(refusal)
-            time.sleep(max(float(wait), 0.0))
+            wait = min(max(float(wait), MIN_RETRY_AFTER_S), MAX_RETRY_AFTER_S)
+            if time.monotonic() + wait >= give_up:
+                raise PlanUnavailable(refusal)
+            time.sleep(wait)
         raise PlanUnavailable(f"{refusal} (still, after {self.give_up_s:.0f} s)" if refusal else
                               f"no plan reply in {self.give_up_s:.0f} s ({attempts} attempts)")
 
-    def _reply_to(self, task_id, wait):
+    def _reply_to(self, request, wait):
+        """The reply to this request: its task and attempt (a retry reuses the task id;
+        a late answer to an earlier attempt must not answer this one)."""
         deadline = time.monotonic() + wait
         while (left := deadline - time.monotonic()) > 0:
             self.sock.settimeout(left)
@@ -88,8 +94,8 @@ class PlanChannel:
             except PlanProtocolError as exc:
                 log.warning("ignoring bad plan reply: %s", exc)
                 continue
-            if reply["task_id"] == task_id:
-                return reply     # else a late answer to an earlier request
+            if reply["task_id"] == request.task_id and reply.get("attempt", 0) == request.attempt:
+                return reply
         return None
 
     def close(self):

@@ -4,15 +4,17 @@ Every task ends with a result or an explicit error, and a node that fails under 
 task is noticed promptly, not at the task's full timeout:
 
 - an ERROR frame whose code is a failure of the path (``RETRYABLE``), or the
-  device's connection to a node of the plan closing (the worker died): the task
-  is planned again at once, avoiding that node;
+  device's connection to the node its last copy went to closing (the worker
+  died): the task is planned again at once, avoiding that node if it is gone
+  (closed, or refusing connections);
 - no result by its check time (``LATE_FACTOR`` x the predicted latency +
   ``LATE_SLACK_S``): the device asks the controller, which answers keep_waiting
   while every node of the plan is alive (a slow task is not copied onto a loaded
   network) and plans anew otherwise (a host link down, a node gone quiet).
 
 A task is planned again at most ``MAX_RETRIES`` times, then fails with
-``retries_exhausted``. The first result of any of its copies wins; the others are
+``retries_exhausted`` (a late one at the limit is still asked about, and kept while
+its nodes live). The first result of any of its copies wins; the others are
 dropped when they come.
 """
 
@@ -94,9 +96,14 @@ class Watcher:
                 live = list(self._live)
             if not live and self.sending_done.is_set():
                 return self.records
-            dead = {host for host, _port in self.client.closed_peers()}
+            dead = self.client.closed_peers()
             for task in live:
-                if self._step(task, dead, time.time()):
+                try:
+                    ended = self._step(task, dead, time.time())
+                except Exception as exc:  # noqa: BLE001 - one bad reply must not strand every task
+                    log.exception("task %s: watcher error", task.base["task_id"])
+                    ended = self._finish(task, self.failed(task, "internal", f"{type(exc).__name__}: {exc}"))
+                if ended:
                     with self._lock:
                         self._live.remove(task)
             time.sleep(POLL_S)
@@ -118,26 +125,30 @@ class Watcher:
             last = results[-1] if results else None
             return self._finish(task, self.record(task, last) if last else
                                 self.failed(task, "timeout", f"no reply within {self.timeout:.1f}s"))
-        lost = dead.intersection(plan_ips(task.plan))
-        task.avoid |= lost
+        first = task.plan.hops[0]
+        lost = (first.host, first.port) in dead     # the connection its last copy went out on
+        if lost:
+            task.avoid.add(first.host)
         if now < self._quiet_until:
             return False
         error = results[-1] if len(results) == len(task.ids) else None   # every copy failed
         if error is not None and error.error_code not in RETRYABLE:
             return self._finish(task, self.record(task, error))
         if (error is not None or lost) and now >= task.backoff_until:
-            if error is not None and error.error_code == "send_failed":
-                task.avoid.add(task.plan.hops[0].host)
-            why = error.error_code if error is not None else f"connection to {','.join(sorted(lost))} closed"
+            if error is not None and error.error_code == "send_failed" and "refused" in (error.error_message or ""):
+                task.avoid.add(first.host)          # nothing listens there: the worker is gone
+            why = error.error_code if error is not None else f"connection to {first.host} closed"
             return self._retry(task, "failed", why, error)
         if error is None and now >= task.check_at:
             return self._retry(task, "late", "late", None)
         return False
 
     def _retry(self, task, kind, why, error):
-        if task.retries >= MAX_RETRIES:
-            message = f"gave up after {task.retries} retries ({';'.join(task.reasons + [why])})"
-            return self._finish(task, self.failed(task, "retries_exhausted", message))
+        exhausted = task.retries >= MAX_RETRIES
+        if exhausted and kind == "failed":
+            return self._exhausted(task, why)
+        # a late task at the limit is still asked about: while its copy's nodes live it
+        # may yet come back (keep_waiting costs no retry), and it is given up otherwise
         try:
             reply = self.replan(task, kind, sorted(task.avoid))
         except (OSError, RuntimeError, ValueError, PlanProtocolError) as exc:   # no answer: look again later
@@ -157,11 +168,17 @@ class Watcher:
         if reply.get("keep_waiting"):
             task.check_at = time.time() + check_after(task.predicted_s)
             return False
+        if exhausted:
+            return self._exhausted(task, why)
         plan, task_id = self.resend(task, reply)
         task.retries += 1
         task.reasons.append(why)
         task.plan = plan
         task.base["plan"] = str(plan)
         task.ids.append(task_id)
-        task.check_at = time.time() + check_after(reply.get("predicted", {}).get("latency_s"))
+        task.check_at = time.time() + check_after((reply.get("predicted") or {}).get("latency_s"))
         return False
+
+    def _exhausted(self, task, why):
+        message = f"gave up after {task.retries} retries ({';'.join(task.reasons + [why])})"
+        return self._finish(task, self.failed(task, "retries_exhausted", message))

@@ -162,12 +162,12 @@ class _Sender(threading.Thread):
                 stage = dataclasses.replace(item.stage, send_start=time.time())
                 frame = dataclasses.replace(item.frame, stamps=item.frame.stamps + (stage,))
             try:
-                wire.send_frame(s, frame, item.tensor, self.worker.limits)
+                wire.send_frame(s, frame, item.tensor, self.worker.limits, stall_timeout=self.worker.stall_timeout)
                 return
-            except OSError:
+            except OSError as e:
                 s.close()
                 self.sock = None
-                if attempt:
+                if attempt or isinstance(e, wire.SendStalled):   # a stalled path stays stalled
                     raise
 
 
@@ -195,7 +195,7 @@ class Worker:
                  limits: Limits = wire.DEFAULT_LIMITS, max_inflight_bytes: int = 256 << 20,
                  max_connections: int = 64, idle_timeout: float = 300.0,
                  connect_timeout: float = 3.0, send_timeout: float = 60.0,
-                 max_batch: int = 64, max_destinations: int = 64, pacer=None):
+                 max_batch: int = 64, max_destinations: int = 64, pacer=None, stall_timeout: float = 2.0):
         if models is None:
             from models import model_names
 
@@ -213,6 +213,9 @@ class Worker:
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.send_timeout = send_timeout
+        # a frame whose bytes stop leaving for this long fails at once (a link down under
+        # the connection): the device hears next_hop_unreachable and plans again
+        self.stall_timeout = stall_timeout
         self.max_batch = max_batch
         self.pacer = pacer
         self.pace_stats = PaceStats()

@@ -17,11 +17,12 @@ Events alternate the method between SDN-CEP and the Oracle, so that the plans ma
 during node outages can be compared. For each fault type the table gives the
 tasks of its events, how many completed, were retried (planned again), failed
 with an explicit error, and were lost (no record at all: must be 0), and the
-recovery time: from the fault to the first task that arose after it and
-completed, from d2 (the device next to e2 and l2). e2 is the fastest edge node,
-where most plans go: a fault there is felt. After a controller restart it is
-counted from the new controller's start (its REST API up), from any device; for
-overload it is the time the burst took to drain.
+recovery time: from the fault to the first completion of a task planned after it
+on a plan that avoids the failed part (a controller restart: from the kill to the
+first task the new controller planned; overload: until the burst drained); and the
+affected tasks (in flight on the failed part at the fault, or first planned onto it
+before the controller knew) with the longest time any took from the fault to its
+result. e2 is the fastest edge node, where most plans go: a fault there is felt.
 Writes records.csv/json, events.json and summary.json to a run folder.
 """
 
@@ -41,35 +42,59 @@ METHODS = ("sdn-cep", "oracle")
 LEAD_S = 3.0           # into each event's run before the fault
 SETTLE_S = 5.0         # after the fault is undone, before the run ends
 FAULTY_NODE, HOST_LINK, FABRIC_LINK = "e2", ("e2", "l2"), ("l2", "c1")
-NEAR_DEVICE = "d2"
 
 
 # -- the tables (pure: records and events in, rows out) ----------------------------
-def event_rows(records, events, expected):
-    """One row per event: its tasks' outcomes and its recovery time (s).
+def uses_fault(record, fault, node_ip, plan_key="plan"):
+    """Whether a task's plan (``plan_key``: its final ``plan`` or ``first_plan``) or its
+    transfers' paths go through the part that ``fault`` takes down."""
+    if fault in NODE_FAULTS:
+        return f"{node_ip}:" in (record.get(plan_key) or "")
+    if fault == "fabric-link":
+        pairs = {pair for path in record.get("paths") or () for pair in zip(path["switches"], path["switches"][1:])}
+        return bool(pairs & {FABRIC_LINK, FABRIC_LINK[::-1]})
+    return False
+
+
+def event_rows(records, events, expected, node_ip):
+    """One row per event: its tasks' outcomes, its recovery time and its affected tasks.
 
     ``records``: the devices' task records (runtime.device) with ``event`` and
     ``device``; ``events``: {"id", "fault", "method", "at", "undone_at"}; ``expected``:
-    {event id: tasks the devices were asked to run}.
+    {event id: tasks the devices were asked to run}; ``node_ip``: the faulty node's.
+
+    Recovery (s from the fault): until the first task planned after it (arisen after
+    it, or planned again) completed on a plan that avoids the failed part; after a
+    controller restart, any task planned by the new controller; for overload, until
+    the burst drained. Affected tasks: those whose first plan used the failed part
+    and that were in flight at the fault or arose during it (a node or link fault);
+    ``affected_worst_s`` is the longest any took to complete, counted from the fault.
     """
     rows = []
     for event in events:
+        fault, at = event["fault"], event["at"]
         mine = [r for r in records if r["event"] == event["id"]]
         ok = [r for r in mine if r["status"] == "ok"]
-        if event["fault"] == "overload":
-            recovery = max((r["arrived_at"] + r["e2e_s"] for r in ok), default=event["at"]) - event["at"]
+        done = {id(r): r["arrived_at"] + r["e2e_s"] for r in ok}
+        if fault == "overload":
+            recovery = max(done.values(), default=at) - at
         else:
-            since = event["undone_at"] if event["fault"] == "controller-restart" else event["at"]
-            after = sorted(r["arrived_at"] + r["e2e_s"] for r in ok if r["arrived_at"] >= event["at"]
-                           and r["arrived_at"] + r["e2e_s"] >= since
-                           and (event["fault"] == "controller-restart" or r["device"] == NEAR_DEVICE))
-            recovery = after[0] - since if after else None
-        rows.append({"event": event["id"], "fault": event["fault"], "method": event["method"],
+            since = event["undone_at"] if fault == "controller-restart" else at
+            new = [done[id(r)] for r in ok if (r["arrived_at"] >= at or r.get("retries"))
+                   and done[id(r)] >= since and not uses_fault(r, fault, node_ip)]
+            recovery = min(new) - at if new else None
+        affected = [r for r in mine if fault not in ("overload", "controller-restart")
+                    and uses_fault(r, fault, node_ip, "first_plan" if fault in NODE_FAULTS else "plan")
+                    and (r["arrived_at"] < at < r["arrived_at"] + (r["e2e_s"] or float("inf"))
+                         or at <= r["arrived_at"] < event["undone_at"])]
+        rows.append({"event": event["id"], "fault": fault, "method": event["method"],
                      "tasks": expected[event["id"]], "completed": len(ok),
                      "retried": sum(bool(r.get("retries")) for r in mine),
                      "failed": sum(r["status"] != "ok" for r in mine),
                      "errors": ",".join(sorted({str(r.get("error_code")) for r in mine if r["status"] != "ok"})),
-                     "lost": expected[event["id"]] - len(mine), "recovery_s": recovery})
+                     "lost": expected[event["id"]] - len(mine), "recovery_s": recovery,
+                     "affected": len(affected),
+                     "affected_worst_s": max((done[id(r)] - at for r in affected if id(r) in done), default=None)})
     return rows
 
 
@@ -90,7 +115,10 @@ def fault_table(rows):
                       "lost": sum(r["lost"] for r in mine),
                       "recovery_median_s": statistics.median(recoveries) if recoveries else None,
                       "recovery_worst_s": max(recoveries) if recoveries else None,
-                      "unrecovered": len(mine) - len(recoveries)})
+                      "unrecovered": len(mine) - len(recoveries),
+                      "affected": sum(r["affected"] for r in mine),
+                      "affected_worst_s": max((r["affected_worst_s"] for r in mine
+                                               if r["affected_worst_s"] is not None), default=None)})
     return table
 
 
@@ -117,11 +145,12 @@ def print_table(table, outage):
     def cell(value, digits=2):
         return "-" if value is None else f"{value:.{digits}f}"
     print(f"{'fault':<19}{'events':>7}{'tasks':>7}{'done':>7}{'done%':>8}{'retried':>8}{'failed':>7}{'lost':>6}"
-          f"{'recovery p50':>14}{'worst':>8}  errors")
+          f"{'recovery p50':>14}{'worst':>8}{'affected':>10}{'worst':>8}  errors")
     for row in table:
         print(f"{row['fault']:<19}{row['events']:>7}{row['tasks']:>7}{row['completed']:>7}"
               f"{row['completed_pct']:>8.1f}{row['retried']:>8}{row['failed']:>7}{row['lost']:>6}"
-              f"{cell(row['recovery_median_s']):>13}s{cell(row['recovery_worst_s']):>7}s  {row['errors'] or '-'}")
+              f"{cell(row['recovery_median_s']):>13}s{cell(row['recovery_worst_s']):>7}s"
+              f"{row['affected']:>10}{cell(row['affected_worst_s']):>7}s  {row['errors'] or '-'}")
     total = {k: sum(r[k] for r in table) for k in ("tasks", "completed", "lost")}
     print(f"{'all':<19}{'':>7}{total['tasks']:>7}{total['completed']:>7}"
           f"{100.0 * total['completed'] / max(total['tasks'], 1):>8.1f}{'':>8}{'':>7}{total['lost']:>6}")
@@ -258,7 +287,7 @@ def main(argv=None):
     except TestbedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    rows = event_rows(records, events, expected)
+    rows = event_rows(records, events, expected, node_ip)
     table, outage = fault_table(rows), outage_plans(records, events, node_ip)
     summary = {"faults": table, "events": rows, "outage_plans": outage, "took_s": time.monotonic() - started}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

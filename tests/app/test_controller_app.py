@@ -167,15 +167,20 @@ def test_a_failed_link_moves_its_transfers_and_removes_the_stale_rules(app):
     other = 5 - via                                       # the other middle switch
     for dp in dps.values():
         dp.sent.clear()
-    for a, b in ((1, via), (via, 1)):
-        port = lambda s, d: SimpleNamespace(dpid=s, port_no=d)
-        app._link_delete(SimpleNamespace(link=SimpleNamespace(src=port(a, b), dst=port(b, a))))
+    port = lambda s, d: SimpleNamespace(dpid=s, port_no=d)   # noqa: E731
+    # one direction reported down (Ryu reports each on its own): the link is down both ways
+    app._link_delete(SimpleNamespace(link=SimpleNamespace(src=port(via, 1), dst=port(1, via))))
+    assert not app.view.graph.has_edge(f"s:{1:016x}", f"s:{via:016x}")
     added = [m for m in dps[other].of_type(parser.OFPFlowMod) if m.command == 0 and m.priority == 200]
     assert len(added) == 2                                # both directions, on the remaining path
     deleted = [m for m in dps[via].of_type(parser.OFPFlowMod) if m.command == 4]   # DELETE_STRICT
     assert len(deleted) == 2 and dict(deleted[0].match.items())["tcp_dst"] in (9000, None)
     flushed = [m for m in dps[1].of_type(parser.OFPFlowMod) if m.command == 3 and m.cookie == FORWARD_COOKIE]
     assert flushed                                        # forwarding recomputed at once
+    from controller.routing import TRANSFER_COOKIE
+    swept = {(dp_id, m.out_port) for dp_id in (1, via) for m in dps[dp_id].of_type(parser.OFPFlowMod)
+             if m.command == 3 and m.cookie == TRANSFER_COOKIE}
+    assert swept == {(1, via), (via, 1)}                  # older transfer rules into the link go too
     assert app.metrics.registry.get_sample_value("sdncep_reroutes_total") == 1
 
 
@@ -220,3 +225,20 @@ def test_plan_requests_beyond_the_concurrency_bound_are_told_overloaded(app, mon
     assert reply["ok"] is False and "overloaded" in reply["error"] and reply["retry_after_s"] > 0
     assert app._planning == app_module.MAX_CONCURRENT_PLANS + 1
     assert app.metrics.registry.get_sample_value("sdncep_decision_errors_total", {"reason": "overloaded"}) == 1
+
+
+def test_port_states_are_relearned_when_a_switch_reconnects(app):
+    dps = _diamond(app)
+    packet_in(app, dps[4], 9, heartbeat_frame())
+    host = app.view.host_by_ip("10.0.0.4")
+    ofp = dps[4].ofproto
+
+    def desc(state):
+        port = parser.OFPPort(port_no=9, hw_addr="00:00:00:00:00:09", name=b"s4-eth9", config=0, state=state,
+                              curr=0, advertised=0, supported=0, peer=0, curr_speed=0, max_speed=0)
+        return ofp_event.EventOFPPortDescStatsReply(parser.OFPPortDescStatsReply(dps[4], body=[port]))
+
+    app._port_desc(desc(ofp.OFPPS_LINK_DOWN))            # went down while the switch was away
+    assert not app.view.host_alive(host, app.clock())
+    app._port_desc(desc(0))
+    assert app.view.host_alive(host, app.clock())

@@ -59,7 +59,7 @@ def test_a_late_task_keeps_waiting_while_its_nodes_live_and_is_replanned_when_on
     view, attach, ips = live
     planner = Planner.from_files(worker_port=9000)
     late = {"retry": "late", "attempt": 1, "previous": (ips["e1"], ips["cloud"])}
-    assert planner.plan(view, request(ips, **late), 0.5).reply == {"task_id": "t1", "ok": True,
+    assert planner.plan(view, request(ips, **late), 0.5).reply == {"task_id": "t1", "attempt": 1, "ok": True,
                                                                  "keep_waiting": True}
     view.set_port_down(*attach["e1"], True)
     again = planner.plan(view, request(ips, **late), 0.6)
@@ -148,3 +148,22 @@ def test_a_node_a_device_could_not_reach_is_out_until_its_next_heartbeat(live):
     _view, hosts, _attach = measured_view(SPEC)
     heartbeats(view, {edge: hosts[edge]}, attach, 0.8)                       # it was alive after all
     assert view.host_alive(view.host_by_name(edge), 0.9)
+
+
+def test_the_cloud_is_never_avoided_nor_suspected(live):
+    view, _attach, ips = live
+    planner = Planner.from_files(worker_port=9000)
+    retry = planner.plan(view, PlanRequest("t1", "alexnet", "only-cloud", ips["d1"], retry="failed", attempt=1,
+                                           previous=(ips["cloud"],), avoid=(ips["cloud"],)), 0.5)
+    assert nodes_of(retry) == {"cloud"} and view.host_alive(view.host_by_name("cloud"), 0.6)
+
+
+def test_a_late_task_whose_path_is_gone_is_planned_anew(live):
+    view, _attach, ips = live
+    planner = Planner.from_files(worker_port=9000)
+    late = {"retry": "late", "attempt": 1, "previous": (ips["e2"], ips["cloud"])}
+    assert planner.plan(view, request(ips, **late), 0.5).reply.get("keep_waiting")
+    for key in _link_keys(view):          # the WAN: no path from an edge node to the cloud
+        if {key.src_dpid, key.dst_dpid} == {int("11", 16), int("41", 16)}:
+            view.remove_link(key)
+    assert not Planner.still_running(view, request(ips, **late), 0.6)

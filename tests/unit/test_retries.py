@@ -33,8 +33,8 @@ def ok(task_id):
     return TaskResult(task_id, OK, 0.0, time.time(), classes=(1,))
 
 
-def error(task_id, code):
-    return TaskResult(task_id, FAILED, 0.0, time.time(), error_code=code, error_message=code)
+def error(task_id, code, message=None):
+    return TaskResult(task_id, FAILED, 0.0, time.time(), error_code=code, error_message=message or code)
 
 
 class Harness:
@@ -53,6 +53,8 @@ class Harness:
             return answer
 
         def resend(task, reply):
+            if "hops" not in reply:
+                raise KeyError("hops")
             task_id = f"copy{len(self.sent) + 1}"
             self.sent.append(task_id)
             return CLOUD, task_id
@@ -120,18 +122,43 @@ def test_a_late_task_on_live_nodes_is_not_copied():
 
 def test_retries_are_bounded_and_the_end_is_explicit():
     h = Harness([NEW_PLAN] * retries.MAX_RETRIES)
-    h.client.results["first"] = error("first", "send_failed")
+    refused = "[Errno 111] Connection refused"
+    h.client.results["first"] = error("first", "send_failed", refused)
     for n in range(1, retries.MAX_RETRIES + 1):
         h.until(lambda n=n: len(h.sent) == n)
-        h.client.results[f"copy{n}"] = error(f"copy{n}", "send_failed")
+        h.client.results[f"copy{n}"] = error(f"copy{n}", "send_failed", refused)
     record = h.record()
     assert record["code"] == "retries_exhausted" and record["retries"] == retries.MAX_RETRIES
-    assert h.asked[0][1] == ("10.0.0.3",)        # send_failed: the first hop is avoided
+    assert h.asked[0][1] == ("10.0.0.3",)        # refused: nothing listens on the first hop, avoided
+
+
+def test_a_stalled_send_is_retried_without_blaming_the_node():
+    h = Harness([NEW_PLAN])
+    h.client.results["first"] = error("first", "send_failed", "send stalled: no progress for 2.0 s")
+    h.until(lambda: h.sent)
+    assert h.asked == [("failed", (), ("10.0.0.3", "10.0.0.6"))]
+
+
+def test_a_late_copy_at_the_retry_limit_is_kept_while_its_nodes_live():
+    h = Harness([NEW_PLAN] * retries.MAX_RETRIES + [{"ok": True, "keep_waiting": True}] * 5, predicted=0.0)
+    for n in range(1, retries.MAX_RETRIES + 1):
+        h.client.results[f"copy{n - 1}" if n > 1 else "first"] = error("x", "overloaded")
+        h.until(lambda n=n: len(h.sent) == n)
+    h.until(lambda: h.asked[-1][0] == "late", timeout=retries.LATE_SLACK_S + 3)     # asked, not given up
+    h.client.results[f"copy{retries.MAX_RETRIES}"] = ok("last")
+    assert h.record()["status"] == OK
+
+
+def test_a_watcher_error_ends_the_task_with_an_explicit_record():
+    h = Harness([{"ok": True}])                  # a plan reply without hops: resend raises
+    h.client.results["first"] = error("first", "next_hop_unreachable")
+    assert h.record()["code"] == "internal"
 
 
 def test_a_task_that_never_answers_times_out_with_a_record():
-    h = Harness([OSError("controller away")] * 5, timeout=0.3)
+    h = Harness([OSError("controller away")] * 5, timeout=retries.LATE_SLACK_S + 0.6, predicted=0.0)
     assert h.record()["code"] == "timeout"
+    assert h.asked and h.asked[0][0] == "late"   # it asked, got no answer, and waited
 
 
 def test_the_first_result_of_any_copy_wins():
@@ -146,3 +173,62 @@ def test_the_first_result_of_any_copy_wins():
 def test_a_task_is_looked_into_after_its_predicted_time_and_some_slack(predicted):
     assert retries.check_after(predicted) >= retries.LATE_SLACK_S
     assert retries.check_after(0.4) > retries.check_after(0.0)
+
+
+def test_the_plan_channel_answers_with_the_reply_to_this_attempt_and_waits_out_refusals():
+    import socket
+
+    from controller.plan_protocol import PLAN_PORT, PlanRequest, decode_request, encode_reply
+    from runtime.device import MIN_RETRY_AFTER_S, PlanChannel
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        server.bind(("127.0.0.1", PLAN_PORT))
+    except OSError:
+        pytest.skip("the plan port is taken on this machine")
+    seen = []
+
+    def controller():
+        with server:
+            for _ in range(2):
+                data, peer = server.recvfrom(4096)
+                request = decode_request(data)
+                seen.append(time.monotonic())
+                if len(seen) == 1:     # a stale answer to attempt 0, then "not yet"
+                    server.sendto(encode_reply({"task_id": request.task_id, "attempt": 0, "ok": True}), peer)
+                    server.sendto(encode_reply({"task_id": request.task_id, "attempt": request.attempt,
+                                                "ok": False, "error": "not ready", "retry_after_s": 0}), peer)
+                else:
+                    server.sendto(encode_reply({"task_id": request.task_id, "attempt": request.attempt,
+                                                "ok": True, "hops": []}), peer)
+
+    thread = threading.Thread(target=controller, daemon=True)
+    thread.start()
+    channel = PlanChannel("127.0.0.1", prefixlen=32, timeout=2.0, give_up_s=5.0)
+    try:
+        reply = channel.request(PlanRequest("t1", "alexnet", "dpto", "127.0.0.1", retry="late", attempt=2))
+    finally:
+        channel.close()
+    thread.join(timeout=5)
+    assert reply == {"task_id": "t1", "attempt": 2, "ok": True, "hops": []}
+    assert seen[1] - seen[0] >= MIN_RETRY_AFTER_S            # a 0 s retry_after is not a resend storm
+
+
+def test_a_client_hears_when_a_worker_closes_its_pooled_connection():
+    import socket
+
+    from runtime.client import Client
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    addr = listener.getsockname()
+    with listener, Client(listen=("127.0.0.1", 0)) as client:
+        client.connect(addr)
+        conn, _ = listener.accept()
+        assert client.closed_peers() == set()
+        conn.close()                                              # the worker died
+        deadline = time.monotonic() + 5
+        while not (closed := client.closed_peers()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert closed == {addr} and client.closed_peers() == set()

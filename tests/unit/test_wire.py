@@ -242,6 +242,8 @@ def test_a_send_that_stops_moving_fails_and_one_that_moves_does_not():
     frame = Frame(TASK, wire.new_task_id(), "alexnet", 0, 0, HOPS, ("10.0.0.2", 5000))
     tensor = np.zeros((1, 3, 224, 224), dtype=np.float32)       # 600 KB: more than the socket buffers
     stuck, _peer = socket.socketpair()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)     # far less than the frame
+    _peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
     with stuck, _peer:
         with pytest.raises(wire.SendStalled):
             wire.send_frame(stuck, frame, tensor, stall_timeout=0.2)
@@ -249,5 +251,5 @@ def test_a_send_that_stops_moving_fails_and_one_that_moves_does_not():
     with sender, receiver:
         reader = threading.Thread(target=lambda: wire.read_frame(receiver, wire.DEFAULT_LIMITS))
         reader.start()
-        assert wire.send_frame(sender, frame, tensor, stall_timeout=0.2) > tensor.nbytes
+        assert wire.send_frame(sender, frame, tensor, stall_timeout=5.0) > tensor.nbytes   # a busy reader is slow, not stuck
         reader.join(timeout=10)
