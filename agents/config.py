@@ -263,13 +263,16 @@ def config_from_dict(data: Mapping[str, Any]) -> CoreConfig:
     )
 
 
-def load_config(path: str | Path) -> CoreConfig:
-    """Read a JSON or YAML config; unknown keys and bad values raise :class:`ConfigError`."""
+def read_mapping(path: str | Path) -> Any:
+    """The data of a JSON or YAML file (by its suffix), for a ``*_from_dict`` to check."""
     p = Path(path)
     text = p.read_text(encoding="utf-8")
     if p.suffix in (".yaml", ".yml"):
         import yaml  # optional dependency, present in the venv
-        data = yaml.safe_load(text) or {}
-    else:
-        data = json.loads(text)
-    return config_from_dict(data)
+        return yaml.safe_load(text) or {}
+    return json.loads(text)
+
+
+def load_config(path: str | Path) -> CoreConfig:
+    """Read a JSON or YAML config; unknown keys and bad values raise :class:`ConfigError`."""
+    return config_from_dict(read_mapping(path))
