@@ -183,47 +183,37 @@ def _summary(table, dev_rows, bat_rows, w_rows, ratios, seconds) -> dict:
     }
 
 
-def _plots(out, dev_rows, bat_rows, w_rows, sizes, ratios, weights) -> None:
+def _figure(path, xs, xlabel, panels, methods, value, invert=False) -> None:
+    """One row of panels (key, label), a line per method; ``value(method, x, key)``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    keys = (("cost", "total cost"), ("latency_s", "mean latency (s)"), ("energy_j", "device energy (J)"))
-    methods = [m for m in ORDER if any(r["method"] == m for r in dev_rows)]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for ax, (k, label) in zip(axes, keys):
+    fig, axes = plt.subplots(1, len(panels), figsize=(14, 4))
+    for ax, (key, label) in zip(axes, panels):
         for m in methods:
-            ys = [_mean(dev_rows, method=m, cell=f"n={n}")[k] for n in sizes]
-            ax.plot(sizes, ys, marker="o", label=m)
-        ax.set_xlabel("devices")
+            ax.plot(xs, [value(m, x, key) for x in xs], marker="o", label=m)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
+        if invert:
+            ax.invert_xaxis()
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "fig_devices.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+
+
+def _plots(out, dev_rows, bat_rows, w_rows, sizes, ratios, weights) -> None:
+    cost, latency, energy = (("cost", "total cost"), ("latency_s", "mean latency (s)"),
+                             ("energy_j", "device energy (J)"))
+    share = ("offload_share", "offloaded share")
+    methods = [m for m in ORDER if any(r["method"] == m for r in dev_rows)]
+    _figure(out / "fig_devices.png", sizes, "devices", (cost, latency, energy), methods,
+            lambda m, n, k: _mean(dev_rows, method=m, cell=f"n={n}")[k])
     bm = [m for m in ORDER if any(r["method"] == m for r in bat_rows)]
-    for ax, (k, label) in zip(axes, (("offload_share", "offloaded share"), ("energy_j", "device energy (J)"),
-                                     ("latency_s", "mean latency (s)"))):
-        for m in bm:
-            ax.plot(ratios, [_mean(bat_rows, method=m, instance_set="mean", battery_ratio=float(r))[k]
-                             for r in ratios], marker="o", label=m)
-        ax.set_xlabel("battery ratio r^p (all devices)")
-        ax.set_ylabel(label)
-        ax.invert_xaxis()
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "fig_battery.png", dpi=110)
-    plt.close(fig)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for ax, (k, label) in zip(axes, (("offload_share", "offloaded share"),) + keys[1:]):
-        for m in bm:
-            ax.plot(weights, [_mean(w_rows, method=m, lambda_t=w)[k] for w in weights], marker="o", label=m)
-        ax.set_xlabel("lambda_t (full battery)")
-        ax.set_ylabel(label)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "fig_weight.png", dpi=110)
-    plt.close(fig)
+    _figure(out / "fig_battery.png", ratios, "battery ratio r^p (all devices)", (share, energy, latency), bm,
+            lambda m, r, k: _mean(bat_rows, method=m, instance_set="mean", battery_ratio=float(r))[k], invert=True)
+    _figure(out / "fig_weight.png", weights, "lambda_t (full battery)", (share, latency, energy), bm,
+            lambda m, w, k: _mean(w_rows, method=m, lambda_t=w)[k])
 
 
 def cmd_train(ns) -> int:
