@@ -35,8 +35,16 @@ class DqnPolicy:
         return cls(EnergyAgent.load(path), n_exec)
 
     def raw(self, tab: Tables) -> np.ndarray:
-        """The network's decisions in claim-2 order, before any repair."""
+        """The network's decisions in claim-2 order, before any repair (N = 1: compiled,
+        agents.energy.fast; the same rounds as :meth:`rounds`)."""
         state = OffloadState(tab, self.penalty)
+        if self.n_exec == 1:
+            from .fast import fast_raw
+            return fast_raw(state, self.agent._layers)
+        return self.rounds(state)
+
+    def rounds(self, state: OffloadState) -> np.ndarray:
+        """The claim-2 rounds in numpy, from ``state``."""
         while True:
             pending = state.pending
             if not len(pending):

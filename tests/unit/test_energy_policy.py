@@ -78,7 +78,7 @@ def test_claim2_order_executes_the_highest_reward_task_first(monkeypatch):
 
     monkeypatch.setattr(OffloadState, "apply", spy)
     policy = DqnPolicy(_AlwaysOffload())
-    policy.raw(tab)
+    policy.rounds(OffloadState(tab, policy.penalty))
     assert sorted(i for i, _ in order) == list(range(6))
     # at every round the executed task had the least marginal cost (= highest reward A - cost)
     state = OffloadState(tab, 5.0)
@@ -89,6 +89,13 @@ def test_claim2_order_executes_the_highest_reward_task_first(monkeypatch):
         best = pend[np.argmin(marg[np.arange(len(pend)), act])]
         assert i == best
         real_apply(state, i, int(act[list(pend).index(i)]))
+
+
+def test_the_compiled_rounds_decide_as_the_numpy_rounds():
+    rng = np.random.default_rng(21)
+    for _ in range(300):
+        tab = build_tables(draw_instance(rng, n=int(rng.integers(1, 11))))
+        assert (POLICY.raw(tab) == POLICY.rounds(OffloadState(tab, POLICY.penalty))).all()
 
 
 def test_n_exec_all_is_one_round_from_the_initial_state():
