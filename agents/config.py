@@ -227,6 +227,11 @@ class CoreConfig:
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
 
 
+def lists_as_tuples(data: Mapping[str, Any]) -> dict:
+    """YAML/JSON lists as the tuples frozen configs hold."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")

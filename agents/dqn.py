@@ -126,6 +126,12 @@ def masked_argmax(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.bool(), q, torch.full_like(q, -1e9)).argmax(dim=-1)
 
 
+def numpy_layers(q: QNetwork) -> list:
+    """The (weight, bias) of each linear layer as numpy arrays, for the numpy forward pass."""
+    return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+            for m in q.network if isinstance(m, nn.Linear)]
+
+
 class Agent:
     """Inference-only wrapper: ``act(obs, mask) -> action`` (one masked forward pass).
 
@@ -140,8 +146,7 @@ class Agent:
         self.codec = ActionCodec(meta["m"], meta["n_edge"], meta.get("two_hop", False))
         # the edge slots it was trained for; older checkpoints name none
         self.edge_names = tuple(meta.get("edge_names") or (f"es{i + 1}" for i in range(meta["n_edge"])))
-        self._layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
-                        for m in q.network if isinstance(m, nn.Linear)]
+        self._layers = numpy_layers(q)
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         h = np.asarray(obs, dtype=np.float32)

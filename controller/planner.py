@@ -181,7 +181,7 @@ class Planner:
             for ip in request.avoid:
                 host = view.host_by_ip(ip)
                 if host is not None and host["role"] == "edge":   # a cloud a device cannot reach is
-                    view.suspect(ip, now)                          # its own problem, not everyone's
+                    view.suspect(ip)                               # its own problem, not everyone's
         if request.retry == "late" and self.still_running(view, request, now):
             return PlannedTask({"task_id": request.task_id, "attempt": request.attempt, "ok": True,
                                 "keep_waiting": True}, ())

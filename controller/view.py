@@ -44,7 +44,7 @@ class GlobalView:
         # controller restart, "unlimited" would cost every plan as if the WAN were free
         self.unmeasured_bps = unmeasured_bps
         self.down_ports = set()    # (dpid, port) whose link is down (port status)
-        self.suspects = {}         # ip -> when a device reported it unreachable
+        self.suspects = set()      # ips a device reported unreachable since their last heartbeat
         self._tree = (None, None)  # (topology_version, spanning tree) for flooding
 
     # -- switches and links -------------------------------------------------
@@ -140,12 +140,12 @@ class GlobalView:
         """A switch left: what its ports said no longer holds (it tells again on return)."""
         self.down_ports = {(d, p) for d, p in self.down_ports if d != dpid}
 
-    def suspect(self, ip, now):
+    def suspect(self, ip):
         """A device could not reach ``ip`` (its connection was refused or closed): the
         host counts as down until a heartbeat newer than this report comes in. A
         worker that is alive sends one within half a second; a dead one never does."""
         if len(self.suspects) < 4096:
-            self.suspects[ip] = now
+            self.suspects.add(ip)
 
     def host_alive(self, data, now):
         """A host is alive while its heartbeats are fresh, its port is up, and no
@@ -175,7 +175,7 @@ class GlobalView:
             return
         data = self.graph.nodes[node]
         data.update(name=heartbeat.name, role=heartbeat.role, ip=heartbeat.ip)
-        self.suspects.pop(heartbeat.ip, None)
+        self.suspects.discard(heartbeat.ip)
         data["load"] = {"cpu_share": heartbeat.cpu_share, "busy": heartbeat.busy,
                         "queue_len": heartbeat.queue_len,
                         "mem_free_bytes": heartbeat.mem_free_bytes,

@@ -172,27 +172,19 @@ class Injector:
     """Injects one fault into the testbed and undoes it."""
 
     def __init__(self, bed):
-        self.bed = bed
+        self.actions = {   # fault -> (inject, undo); an overload is a burst, not an injection
+            "worker-kill": (lambda: bed.kill_worker(FAULTY_NODE), lambda: bed.start_worker(FAULTY_NODE)),
+            "host-link": (lambda: bed.set_link_up(*HOST_LINK, False), lambda: bed.set_link_up(*HOST_LINK, True)),
+            "fabric-link": (lambda: bed.set_link_up(*FABRIC_LINK, False),
+                            lambda: bed.set_link_up(*FABRIC_LINK, True)),
+            "controller-restart": (bed.kill_controller, bed.restart_controller),
+        }
 
     def inject(self, fault):
-        if fault == "worker-kill":
-            self.bed.kill_worker(FAULTY_NODE)
-        elif fault == "host-link":
-            self.bed.set_link_up(*HOST_LINK, False)
-        elif fault == "fabric-link":
-            self.bed.set_link_up(*FABRIC_LINK, False)
-        elif fault == "controller-restart":
-            self.bed.kill_controller()
+        self.actions[fault][0]()
 
     def undo(self, fault):
-        if fault == "worker-kill":
-            self.bed.start_worker(FAULTY_NODE)
-        elif fault == "host-link":
-            self.bed.set_link_up(*HOST_LINK, True)
-        elif fault == "fabric-link":
-            self.bed.set_link_up(*FABRIC_LINK, True)
-        elif fault == "controller-restart":
-            self.bed.restart_controller()
+        self.actions[fault][1]()
 
 
 def schedule(repeats):

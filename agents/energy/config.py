@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import ConfigError, _build, _finite, _pos, read_mapping
+from ..config import ConfigError, _build, _finite, _pos, lists_as_tuples, read_mapping
 
 
 def _range(name: str, lo_hi: Any, positive: bool = True) -> tuple[float, float]:
@@ -140,10 +140,6 @@ class EnergyConfig:
         return replace(self, **kw)
 
 
-def _tuples(data: Mapping[str, Any]) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-
-
 SECTIONS = {"system": SystemParams, "instances": InstanceDist, "train": TrainArgs}
 
 
@@ -159,7 +155,7 @@ def energy_config_from_dict(data: Mapping[str, Any]) -> EnergyConfig:
         section = data.get(name) or {}
         if not isinstance(section, Mapping):
             raise ConfigError(f"{name} must be a mapping, got {type(section).__name__}")
-        parts[name] = _build(cls, _tuples(section), name)
+        parts[name] = _build(cls, lists_as_tuples(section), name)
     return EnergyConfig(**parts)
 
 

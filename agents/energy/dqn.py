@@ -17,7 +17,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from ..dqn import Agent, QNetwork, ReplayBuffer, masked_argmax
+from ..dqn import Agent, QNetwork, ReplayBuffer, masked_argmax, numpy_layers
 from .config import EnergyConfig
 from .env import EnergyOffloadEnv
 from .mdp import OBS_DIM
@@ -30,12 +30,7 @@ class EnergyAgent(Agent):
     def __init__(self, q: QNetwork, meta: dict):
         self.q = q.eval()
         self.meta = meta
-        self._layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
-                        for m in q.network if isinstance(m, torch.nn.Linear)]
-
-    def q_values(self, obs: np.ndarray) -> np.ndarray:
-        """Q of one observation (D,) or of a batch (P, D) -> (2,) or (P, 2)."""
-        return super().q_values(obs)
+        self._layers = numpy_layers(q)
 
 
 def beta_at(episode: int, cfg: EnergyConfig) -> float:

@@ -20,12 +20,11 @@ Errors are :class:`RequestError` (a 400).
 from __future__ import annotations
 
 import time
-from dataclasses import fields
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..config import ConfigError
+from ..config import ConfigError, _build
 from .config import SystemParams
 from .model import Instance, build_tables, evaluate
 
@@ -42,14 +41,11 @@ def _system(data: Any) -> SystemParams:
         return SystemParams()
     if not isinstance(data, Mapping):
         raise RequestError("system must be an object")
-    known = {f.name for f in fields(SystemParams)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise RequestError(f"system: unknown key(s) {unknown}; allowed: {sorted(known)}")
     try:
-        return SystemParams(**data)
-    except (ConfigError, TypeError) as exc:
-        raise RequestError(f"system: {exc}") from None
+        return _build(SystemParams, data, "system")
+    except ConfigError as exc:       # unknown keys come worded "system: ...", bad values not
+        text = str(exc)
+        raise RequestError(text if text.startswith("system") else f"system: {text}") from None
 
 
 def instance_of(payload: Mapping, attachment: Mapping[str, str]) -> tuple[Instance, list[str], list[str]]:

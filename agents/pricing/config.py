@@ -3,11 +3,11 @@ validated like agents/config.py (unknown keys refused, frozen dataclasses)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.config import ConfigError, read_mapping
+from agents.config import ConfigError, _build, read_mapping
 
 from .prices import PriceConfig
 from .workload import WorkloadConfig, workload_from_dict
@@ -25,14 +25,8 @@ def pricing_config_from_dict(data: Mapping[str, Any]) -> PricingConfig:
     unknown = sorted(set(data) - {"workload", "prices"})
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {', '.join(map(repr, unknown))}; allowed: workload, prices")
-    prices = data.get("prices", {})
-    if not isinstance(prices, Mapping):
-        raise ConfigError("prices must be a mapping")
-    known = {f.name for f in fields(PriceConfig)}
-    bad = sorted(set(prices) - known)
-    if bad:
-        raise ConfigError(f"prices: unknown key(s) {', '.join(map(repr, bad))}; allowed: {', '.join(sorted(known))}")
-    return PricingConfig(workload_from_dict(data.get("workload", {})), PriceConfig(**prices))
+    return PricingConfig(workload_from_dict(data.get("workload", {})), _build(PriceConfig, data.get("prices", {}),
+                                                                             "prices"))
 
 
 def load_pricing_config(path: str | Path) -> PricingConfig:

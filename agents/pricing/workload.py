@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.config import ConfigError, _pos
+from agents.config import ConfigError, _build, _pos, lists_as_tuples
 
 from .cluster import Cluster
 from .jobs import UTILITY_KINDS, Job, Utility
@@ -103,13 +103,7 @@ class WorkloadConfig:
 def workload_from_dict(data: Mapping[str, Any]) -> WorkloadConfig:
     if not isinstance(data, Mapping):
         raise ConfigError("workload must be a mapping")
-    known = {f.name for f in fields(WorkloadConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"workload: unknown key(s) {', '.join(map(repr, unknown))}; "
-                          f"allowed: {', '.join(sorted(known))}")
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return WorkloadConfig(**kw)
+    return _build(WorkloadConfig, lists_as_tuples(data), "workload")
 
 
 #: small instances for the offline optimum (ILP): 3 edge servers + cloud, 2+2 types, 12 slots
