@@ -98,10 +98,12 @@ def event_rows(records, events, expected, node_ip):
     return rows
 
 
-def fault_table(rows):
-    """Per fault type: the events' rows summed, recovery as median and worst."""
+def fault_table(rows, faults=FAULTS):
+    """Per fault type (in the order of ``faults``): the events' rows summed, recovery as
+    median and worst. A row: its event's fault, tasks, completed, retried, failed,
+    errors (comma-separated codes), lost, recovery_s, affected and affected_worst_s."""
     table = []
-    for fault in FAULTS:
+    for fault in faults:
         mine = [r for r in rows if r["fault"] == fault]
         if not mine:
             continue

@@ -5,6 +5,7 @@
     sdncep energy train [--episodes 6000]                          # retrain checkpoints/energy-dqn.pt
     sdncep energy bench [-n 3000]                                  # one decision for 10 devices, p50/p99
     flock /tmp/sdncep-live.lock sdncep energy live [--seed 3]      # live on the Mininet testbed (root, ~3 min)
+    flock /tmp/sdncep-live.lock sdncep energy chaos                # live, faults injected (root, ~4 min)
 
 ``run`` writes into a fresh run folder under ``--out``: ``table.csv``/``table.json`` (DQN vs
 DROO, greedy, random, all-local, all-offload and the exhaustive optimum on ``--instances``
@@ -278,6 +279,9 @@ def main(argv=None) -> int:
     if argv and argv[0] == "live":              # the testbed run: scripts/energy_live.py (root)
         from scripts.energy_live import main as live
         return live(argv[1:])
+    if argv and argv[0] == "chaos":             # faults injected live: scripts/energy_chaos.py (root)
+        from scripts.energy_chaos import main as chaos
+        return chaos(argv[1:])
     if not argv or argv[0] not in ("run", "train", "bench", "-h", "--help"):
         argv = ["run", *argv]
     ap = argparse.ArgumentParser(prog="sdncep energy", description=__doc__,

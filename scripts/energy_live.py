@@ -14,8 +14,13 @@ controller/energy_rest.py, which reads each device's AP from its global view); t
   payload gets the model's rate);
 * local tasks run a CPU-bound kernel paced to c_n / f* (real SHA-256 work for a fraction of
   the time, then held until the emulated time is up, as runtime.pacing does for DNN layers);
-* offloaded tasks really send their i_n input bytes to an edge worker on e1, which holds
-  each task for its share of the edge CPU, c_n K / f_EC (same pacing), and answers;
+* offloaded tasks really send their i_n input bytes to the edge worker on e1
+  (runtime.energy_worker, run as e1's service in place of its split-inference worker, and
+  sending e1's heartbeats), which holds each task for its share of the edge CPU,
+  c_n K / f_EC (same pacing), and answers;
+* the devices' side (runtime.energy_device): the decision request is retried while the
+  controller is away, an offloaded task whose edge fails runs locally (docs/energy.md,
+  "Faults"; ``sdncep energy chaos``, scripts/energy_chaos.py, injects the faults);
 * latency is measured on the device (wall clock, all devices start at the same instant);
   energy comes from the model (no power meter).
 
@@ -27,87 +32,28 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))   # repo root, relative to this file
 
-WORKER_PORT = 7711
+from runtime.energy_device import DecisionUnavailable, ask_decision, http_post, run_task
+from runtime.energy_worker import DEFAULT_PORT as WORKER_PORT
+from runtime.energy_worker import EnergyEdgeWorker, paced_kernel  # noqa: F401 - the local task kernel, used by tests
+
+EDGE = "e1"
+START_LEAD_S = 2.0                  # tasks start together this long after they are launched
 HEADER_OVERHEAD = 1514.0 / 1448.0   # Ethernet + IP + TCP (timestamps) bytes per payload byte of a full segment
 
 
-# ----------------------------------------------------------------------------- the compute kernel
-def paced_kernel(seconds: float, real_fraction: float = 0.05) -> int:
-    """Real CPU-bound work (SHA-256) for ``real_fraction`` of ``seconds``, then hold until
-    ``seconds`` have passed since the call. Returns the number of hash rounds done."""
-    start = time.perf_counter()
-    buf, rounds = b"\0" * 65536, 0
-    while time.perf_counter() - start < seconds * real_fraction:
-        buf = hashlib.sha256(buf).digest() * 2048
-        rounds += 1
-    rest = seconds - (time.perf_counter() - start)
-    if rest > 0:
-        time.sleep(rest)
-    return rounds
-
-
-def _recv_exact(conn, n: int) -> bytes:
-    view = bytearray(n)
-    mv, got = memoryview(view), 0
-    while got < n:
-        k = conn.recv_into(mv[got:], min(n - got, 1 << 20))
-        if not k:
-            raise ConnectionError("peer closed early")
-        got += k
-    return bytes(view)
-
-
-# ----------------------------------------------------------------------------- edge worker (on e1)
 def serve(port: int) -> None:
-    srv = socket.create_server(("0.0.0.0", port), backlog=64, reuse_port=True)
-
-    def handle(conn):
-        with conn:
-            (hlen,) = struct.unpack("!I", _recv_exact(conn, 4))
-            head = json.loads(_recv_exact(conn, hlen))
-            _recv_exact(conn, int(head["bytes"]))
-            received = time.time()
-            paced_kernel(float(head["edge_s"]))
-            conn.sendall(json.dumps({"received": received, "done": time.time()}).encode() + b"\n")
-
-    while True:
-        conn, _ = srv.accept()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-
-# ----------------------------------------------------------------------------- one task (on a device)
-def run_task(job: dict) -> dict:
-    payload = os.urandom(int(job.get("bytes", 0))) if job["mode"] == "offload" else b""
-    while time.time() < job["start_at"]:
-        time.sleep(min(0.01, max(0.0, job["start_at"] - time.time())))
-    t0 = time.time()
-    if job["mode"] == "local":
-        paced_kernel(job["local_s"])
-        return {"name": job["name"], "mode": "local", "latency_s": time.time() - t0}
-    host, port = job["edge"].split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as s:
-        head = json.dumps({"bytes": len(payload), "edge_s": job["edge_s"]}).encode()
-        s.sendall(struct.pack("!I", len(head)) + head)
-        s.sendall(payload)
-        reply = json.loads(s.makefile().readline())
-    t1 = time.time()
-    return {"name": job["name"], "mode": "offload", "latency_s": t1 - t0, "upload_s": reply["received"] - t0,
-            "edge_s_measured": reply["done"] - reply["received"]}
+    """The edge worker (runtime.energy_worker) on ``port``, in this process."""
+    EnergyEdgeWorker(port).serve_forever()
 
 
 # ----------------------------------------------------------------------------- orchestration (root)
@@ -116,37 +62,102 @@ def device_payload(inst, names):
     return [{"name": n, **{f: float(getattr(inst, f)[i]) for f in fields}} for i, n in enumerate(names)]
 
 
-def run_schedule(bed, inst, reply, tag):
-    """Apply ``reply`` (the controller's decisions) live and run every device's task once."""
+def energy_spec():
+    """8 devices on two APs (a1, a2), one edge host e1; every link able to carry 1 Gbit/s."""
+    from topologies.spec import TopologySpec
+    return TopologySpec(edges=1, access_switches=2, devices=8, edge_cores=(1.0,), lan_mbit=1000.0,
+                        access_mbit=1000.0, fabric_mbit=1000.0, wan_mbit=10.0)
+
+
+def edge_worker_command(bed, port=WORKER_PORT, max_tasks=None):
+    """The energy edge worker as e1's service: it sends e1's heartbeats, so the
+    controller's view holds the edge server alive exactly while it runs."""
+    host = bed.net[EDGE]
+    command = [sys.executable, "-m", "runtime.energy_worker", "--port", str(port), "--name", EDGE,
+               "--heartbeat-ip", host.IP(), "--heartbeat-prefixlen", str(host.defaultIntf().prefixLen or 8),
+               "--cgroup-root", f"/proc/{os.getpid()}/root/sys/fs/cgroup"]
+    return command + (["--max-tasks", str(max_tasks)] if max_tasks else [])
+
+
+def start_edge_worker(bed, max_tasks=None, timeout=30):
+    """(Re)start the energy edge worker on e1 in place of its split-inference worker and
+    wait until the controller's view holds e1 alive again."""
+    bed.kill_worker(EDGE)
+    bed.net[EDGE].start_service(edge_worker_command(bed, max_tasks=max_tasks))
+    bed.wait_until(lambda: edge_alive(bed), timeout=timeout, interval=0.2, what=f"{EDGE} alive in the view")
+
+
+def edge_alive(bed):
+    try:
+        node = bed.rest(f"/sdncep/v1/nodes/{EDGE}", timeout=2)
+    except OSError:
+        return False
+    return bool(node.get("alive"))
+
+
+def decision(bed, payload, budget_s=None):
+    """The controller's decisions for ``payload`` (retried while it restarts or refuses
+    for a while; runtime.energy_device.ask_decision) and the attempts it took."""
+    post = http_post(f"http://127.0.0.1:{bed.rest_port}/sdncep/v1/energy/decide", timeout=10)
+    return ask_decision(post, payload, **({} if budget_s is None else {"budget_s": budget_s}))
+
+
+def jobs_of(bed, inst, reply, start_at, copies=1):
+    """{device: job} for runtime.energy_device.run_task; re-rates each offloader's link."""
     from topologies.edge_cloud import link_setter
     set_rate = link_setter(bed.net)
-    edge = f"{bed.net['e1'].IP()}:{WORKER_PORT}"
-    start_at = time.time() + 2.0
-    procs = {}
+    edge = (reply.get("edge") or {}).get("ip") or bed.net[EDGE].IP()
+    big_k = sum(d["offload"] for d in reply["devices"])
+    jobs = {}
     for i, dev in enumerate(reply["devices"]):
-        job = {"name": dev["name"], "start_at": start_at}
+        job = {"name": dev["name"], "start_at": start_at, "local_s": dev.get("local_s"),
+               "model_s": dev["latency_s"], "copies": copies}
         if dev["offload"]:
             mbit = dev["rate_bps"] * HEADER_OVERHEAD / 1e6
             set_rate((dev["name"], dev["ap"]), round(min(1000.0, max(0.1, mbit)), 3))
-            big_k = sum(d["offload"] for d in reply["devices"])
-            job.update(mode="offload", edge=edge, bytes=int(inst.input_bytes[i]),
+            job.update(mode="offload", edge=f"{edge}:{WORKER_PORT}", bytes=int(inst.input_bytes[i]),
                        edge_s=float(inst.cycles[i] * big_k / inst.system.edge_hz))
         else:
             job.update(mode="local", local_s=float(inst.cycles[i] / dev["freq_hz"]))
-        procs[dev["name"]] = bed.net[dev["name"]].popen(
-            [sys.executable, str(Path(__file__).resolve()), "task", "--job", json.dumps(job)],
-            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    results = []
+        jobs[dev["name"]] = job
+    return jobs
+
+
+def launch(bed, jobs):
+    """Start every device's job in its host; {device: process}."""
+    return {name: bed.net[name].popen([sys.executable, str(Path(__file__).resolve()), "task", "--job", json.dumps(job)],
+                                      cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env=dict(os.environ, PYTHONPATH=str(REPO)))
+            for name, job in jobs.items()}
+
+
+def collect(procs, timeout=120):
+    """The task records the devices printed (one JSON line each); a device that printed
+    none loses its tasks (the chaos table counts them as lost), its stderr is logged."""
+    records = []
     for name, p in procs.items():
-        out, err = p.communicate(timeout=120)
-        if p.returncode:
-            raise RuntimeError(f"task on {name} failed: {err.decode()[-400:]}")
-        results.append(json.loads(out.decode().strip().splitlines()[-1]))
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+        if p.returncode or not lines:
+            print(f"warning: task process on {name} ended {p.returncode}: {err.decode()[-400:]}", file=sys.stderr)
+        records += lines
+    return records
+
+
+def run_schedule(bed, inst, reply, tag):
+    """Apply ``reply`` (the controller's decisions) live and run every device's task once."""
+    records = collect(launch(bed, jobs_of(bed, inst, reply, time.time() + START_LEAD_S)))
     by_name = {d["name"]: d for d in reply["devices"]}
     rows = []
-    for r in results:
+    for r in records:
+        if r["status"] != "ok":
+            raise RuntimeError(f"task on {r['name']} failed: {r.get('error_code')}: {r.get('error')}")
         d = by_name[r["name"]]
-        rows.append({"run": tag, "device": r["name"], "ap": d["ap"], "mode": r["mode"],
+        rows.append({"run": tag, "device": r["name"], "ap": d["ap"], "mode": r["ran"],
                      "model_latency_s": d["latency_s"], "measured_latency_s": r["latency_s"],
                      "ape": abs(r["latency_s"] - d["latency_s"]) / d["latency_s"],
                      "energy_j_model": d["energy_j"], "lambda_t": d["lambda_t"], "lambda_e": d["lambda_e"],
@@ -162,10 +173,8 @@ def orchestrate(ns) -> int:
     from agents.energy.instances import draw_instance
     from agents.energy.model import build_tables, evaluate
     from sdncep.records import manifest, new_run_dir, write_manifest
-    from topologies.spec import TopologySpec
     from topologies.testbed import Testbed
-    spec = TopologySpec(edges=1, access_switches=2, devices=8, edge_cores=(1.0,), lan_mbit=1000.0,
-                        access_mbit=1000.0, fabric_mbit=1000.0, wan_mbit=10.0)
+    spec = energy_spec()
     out = new_run_dir(ns.out)
     write_manifest(out, manifest("energy-live", vars(ns), topology=dict(vars(spec))))
     names = [f"d{i + 1}" for i in range(8)]
@@ -175,15 +184,10 @@ def orchestrate(ns) -> int:
     rows, summary = [], {}
     with Testbed(spec, run_dir=out, controller_args=["controller.energy_rest"]) as bed:
         bed.wait_until(lambda: bed.view_complete(capacities=False), timeout=90, what="the controller's view")
-        for name in names:
-            bed.net[name].cmd("sysctl -qw net.ipv4.tcp_slow_start_after_idle=0")
-        worker = bed.net["e1"].popen([sys.executable, str(Path(__file__).resolve()), "worker", "--port",
-                                      str(WORKER_PORT)], cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)))
-        time.sleep(1.0)
+        start_edge_worker(bed)
         try:
             payload = {"devices": device_payload(inst, names), "system": {"ap_bandwidth_mhz": ns.bandwidth_mhz}}
-            replies = {m: bed.rest_put("/sdncep/v1/energy/decide", {**payload, "method": m}, timeout=30,
-                                       method="POST") for m in ("optimum", "dqn")}
+            replies = {m: decision(bed, {**payload, "method": m})[0] for m in ("optimum", "dqn")}
             for m, reply in replies.items():
                 for rep in range(ns.repeats):
                     rows += run_schedule(bed, inst, reply, f"{m}#{rep}")
@@ -193,20 +197,21 @@ def orchestrate(ns) -> int:
                 sub = inst.subset([names.index(n) for n in a1[:k]])
                 tab = build_tables(sub)
                 o = evaluate(tab, np.ones(k, bool))
-                reply = {"devices": []}
+                reply = {"devices": [], "edge": None}
                 for i, n in enumerate(a1[:k]):
                     w = sub.system.bandwidth_hz / k
                     rate = w * np.log2(1 + sub.gain[i] * o.power[0, i] / (sub.system.noise_w_hz * w))
                     lt, le = sub.weights()
                     reply["devices"].append({"name": n, "ap": "a1", "offload": True, "rate_bps": float(rate),
                                              "freq_hz": 0.0, "latency_s": float(o.latency[0, i]),
+                                             "local_s": float(tab.t_loc[i]),
                                              "energy_j": float(o.energy[0, i]), "cost": float(o.cost[0, i]),
                                              "lambda_t": float(lt[i]), "lambda_e": float(le[i])})
                 for rep in range(ns.repeats):
                     rows += run_schedule(bed, sub, reply, f"share-k{k}")
-        finally:
-            worker.kill()
-            worker.wait(timeout=10)
+        except DecisionUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     with open(out / "live.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
@@ -239,13 +244,23 @@ def orchestrate(ns) -> int:
     return 0
 
 
+def run_copies(job):
+    """Run a device's job (``copies`` tasks at once, each its own connection) and print
+    each task's record as one JSON line."""
+    from concurrent.futures import ThreadPoolExecutor
+    copies = max(int(job.get("copies", 1)), 1)
+    with ThreadPoolExecutor(copies) as pool:
+        for copy, record in enumerate(pool.map(run_task, [job] * copies)):
+            print(json.dumps({**record, "copy": copy}), flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="energy_live", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd")
     w = sub.add_parser("worker", help="(inside e1) the edge worker")
     w.add_argument("--port", type=int, default=WORKER_PORT)
-    t = sub.add_parser("task", help="(inside a device) run one task and print its latency")
+    t = sub.add_parser("task", help="(inside a device) run its task(s), print one JSON record each")
     t.add_argument("--job", required=True)
     r = sub.add_parser("run", help="the live experiment (default; root)")
     for p in (ap, r):
@@ -259,7 +274,7 @@ def main(argv=None) -> int:
         serve(ns.port)
         return 0
     if ns.cmd == "task":
-        print(json.dumps(run_task(json.loads(ns.job))), flush=True)
+        run_copies(json.loads(ns.job))
         return 0
     if os.geteuid() != 0:
         print("error: the live run needs root (Mininet, OVS)", file=sys.stderr)

@@ -13,27 +13,46 @@ Request::
      "aps": ["a1", "a2"],                  # optional: AP order (default: sorted names in use)
      "devices": [{"name": "d1", "input_bytes": 4e5, "cycles": 5e8, "t_max": 1.0,
                   "f_max": 1.2e9, "kappa": 1e-27, "p_max": 0.3, "gain": 1e-10,
-                  "e_total": 3.0, "e_remain": 1.5, "ap": "a1"}, ...]}  # "ap": optional
+                  "e_total": 3.0, "e_remain": 1.5, "ap": "a1"}, ...],  # "ap": optional
+     "unreachable": ["e1"]}                # optional: edge servers a device just failed to reach
 
-Errors are :class:`RequestError` (a 400).
+Faults: with ``edges`` (agents.energy.edges.choose_edge's input, from the controller's
+view), a device whose edge server is not alive or not reachable from its AP is decided
+local and its reply says why (``why_local``); the policy decides the other devices among
+themselves (a local device shares no band or edge CPU). Every device's reply carries
+``local_s``, the time of its task run locally: an offloaded task whose edge fails falls
+back to that.
+
+Errors are :class:`RequestError` (a 400); :class:`NotReady` (a device the view does not
+place yet, e.g. just after a controller restart) is a refusal that goes away (a 503).
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..config import ConfigError, _build
 from .config import SystemParams
+from .edges import EdgeServer, choose_edge
 from .model import Instance, build_tables, evaluate
 
 DEVICE_FIELDS = ("input_bytes", "cycles", "t_max", "f_max", "kappa", "p_max", "gain", "e_total", "e_remain")
 MAX_DEVICES = 64
+MAX_UNREACHABLE = 16
+NOT_READY_RETRY_S = 0.5     # a view being rebuilt places a device within a heartbeat or two
 
 
 class RequestError(ValueError):
     """A decision request the service refuses (HTTP 400)."""
+
+
+class NotReady(RequestError):
+    """A request the controller's view cannot serve yet (HTTP 503 with ``retry_after_s``)."""
+
+    retry_after_s = NOT_READY_RETRY_S
 
 
 def _system(data: Any) -> SystemParams:
@@ -52,9 +71,9 @@ def instance_of(payload: Mapping, attachment: Mapping[str, str]) -> tuple[Instan
     """(Instance, device names, AP names) of a request."""
     if not isinstance(payload, Mapping):
         raise RequestError("the request must be a JSON object")
-    unknown = sorted(set(payload) - {"method", "system", "aps", "devices"})
+    unknown = sorted(set(payload) - {"method", "system", "aps", "devices", "unreachable"})
     if unknown:
-        raise RequestError(f"unknown key(s) {unknown}; allowed: aps, devices, method, system")
+        raise RequestError(f"unknown key(s) {unknown}; allowed: aps, devices, method, system, unreachable")
     devices = payload.get("devices")
     if not isinstance(devices, list) or not 1 <= len(devices) <= MAX_DEVICES:
         raise RequestError(f"devices must be a list of 1..{MAX_DEVICES} objects")
@@ -70,7 +89,7 @@ def instance_of(payload: Mapping, attachment: Mapping[str, str]) -> tuple[Instan
             raise RequestError(f"devices[{k}]: name must be a unique non-empty string")
         ap = dev.get("ap", attachment.get(name))
         if not isinstance(ap, str):
-            raise RequestError(f"device {name}: no AP given and the controller's view does not know where it is")
+            raise NotReady(f"device {name}: no AP given and the controller's view does not know where it is (yet)")
         names.append(name)
         aps_of.append(ap)
         for f in DEVICE_FIELDS:
@@ -93,29 +112,62 @@ def instance_of(payload: Mapping, attachment: Mapping[str, str]) -> tuple[Instan
     return inst, names, aps
 
 
-def decide(payload: Mapping, attachment: Mapping[str, str], policies: Mapping[str, Any]) -> dict:
+def reported_unreachable(payload: Any) -> list[str]:
+    """The edge servers the request says a device could not reach (validated)."""
+    names = payload.get("unreachable", []) if isinstance(payload, Mapping) else []
+    if (not isinstance(names, list) or len(names) > MAX_UNREACHABLE
+            or not all(isinstance(n, str) and n for n in names)):
+        raise RequestError(f"unreachable must be a list of at most {MAX_UNREACHABLE} edge server names")
+    return names
+
+
+def _decide_allowed(policy, inst: Instance, tab, allowed: list[int]):
+    """(decision vector, repaired): the policy over the devices that may offload, the rest local."""
+    if len(allowed) == inst.n:
+        d = policy.decide(tab)
+        return d.x, d.repaired
+    x = np.zeros(inst.n, bool)
+    if not allowed:
+        return x, 0
+    d = policy.decide(build_tables(inst.subset(allowed)))
+    x[allowed] = d.x
+    return x, d.repaired
+
+
+def decide(payload: Mapping, attachment: Mapping[str, str], policies: Mapping[str, Any],
+           edges: Sequence[EdgeServer] | None = None,
+           reachable: Callable[[str, str], bool] | None = None) -> dict:
+    """The decisions for a request. ``edges``/``reachable``: the view's edge servers and
+    whether a device reaches one (agents.energy.edges.choose_edge); None: no view, the one
+    edge server of the model is assumed up."""
     method = payload.get("method", "dqn") if isinstance(payload, Mapping) else None
     if method not in policies:
         raise RequestError(f"method must be one of {sorted(policies)}, got {method!r}")
     inst, names, aps = instance_of(payload, attachment)
+    reported_unreachable(payload)
+    choice = None if edges is None else choose_edge(edges, names, reachable or (lambda _d, _e: True))
+    blocked = {} if choice is None else choice.blocked
     t0 = time.perf_counter()
     tab = build_tables(inst)
-    d = policies[method].decide(tab)
+    x, repaired = _decide_allowed(policies[method], inst, tab, [i for i, n in enumerate(names) if n not in blocked])
     ms = (time.perf_counter() - t0) * 1e3
-    out = evaluate(tab, d.x)
+    out = evaluate(tab, x)
     k = (out.decisions[0].astype(float) @ tab.ap_onehot)[inst.ap]
     w = inst.system.bandwidth_hz / np.maximum(k, 1)
-    rate = np.where(d.x, w * np.log2(1 + inst.gain * out.power[0] / (inst.system.noise_w_hz * w)), 0.0)
+    rate = np.where(x, w * np.log2(1 + inst.gain * out.power[0] / (inst.system.noise_w_hz * w)), 0.0)
     lt, le = inst.weights()
     return {
-        "method": method, "aps": aps, "decide_ms": round(ms, 4), "repaired": d.repaired,
+        "method": method, "aps": aps, "decide_ms": round(ms, 4), "repaired": repaired,
         "total_cost": float(out.total[0]), "feasible": bool(out.all_feasible[0]),
-        "devices": [{"name": n, "ap": aps[inst.ap[i]], "offload": bool(d.x[i]),
+        **({} if choice is None else choice.reply()),
+        "devices": [{"name": n, "ap": aps[inst.ap[i]], "offload": bool(x[i]),
                      "power_w": float(out.power[0, i]), "freq_hz": float(out.freq[0, i]),
                      "rate_bps": float(rate[i]), "latency_s": float(out.latency[0, i]),
                      "energy_j": float(out.energy[0, i]), "cost": float(out.cost[0, i]),
                      "lambda_t": float(lt[i]), "lambda_e": float(le[i]),
-                     "feasible": bool(out.feasible[0, i])} for i, n in enumerate(names)],
+                     "feasible": bool(out.feasible[0, i]),
+                     "local_s": float(tab.t_loc[i]), "local_feasible": bool(tab.ok_loc[i]),
+                     "why_local": blocked.get(n)} for i, n in enumerate(names)],
     }
 
 
