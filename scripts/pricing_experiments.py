@@ -2,6 +2,7 @@
 """Online pricing, admission and placement of distributed ML training jobs (issue 15).
 
     sdncep pricing [--full] [--seeds N] [--config configs/pricing.yaml] [--out DIR]
+    sdncep pricing live [--faults all]     # on the testbed (root): scripts/pricing_live.py
 
 Parts (``--parts``, default all): ``jobs`` welfare against the number of jobs (the
 text's Fig. 4a; its largest point is the summary table), ``servers`` against the number of
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,21 +37,29 @@ def parse_args(argv=None):
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--full", action="store_true",
                     help="the text's scale (50-300 edge servers, 150 slots, up to 1800 jobs; about 1 h)")
-    ap.add_argument("--seeds", type=int, default=1, help="workload seeds per point (default 1)")
+    ap.add_argument("--seeds", type=int, default=1, help="workload seeds per point: 0..N-1 (default 1)")
+    ap.add_argument("--seed-list", help="explicit workload seeds, e.g. 0,1,2,1000-1019 (overrides --seeds); "
+                    "with two or more, a paired comparison of pricing against each method per point")
     ap.add_argument("--config", help="YAML/JSON with sections workload and prices (default: built-in)")
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     ap.add_argument("--methods", default="pricing,pricing-nomove,oasis,fixed-price,fcfs,greedy-density")
     ap.add_argument("--instances", type=int, default=20, help="small instances for the competitive ratio")
-    ap.add_argument("--decisions", type=int, default=100, help="timed decisions per utilisation level (bench)")
+    ap.add_argument("--decisions", type=int, default=500, help="timed decisions per utilisation level (bench)")
+    ap.add_argument("--stream-jobs", type=int, default=1500, help="jobs of the timed online stream (bench)")
     ap.add_argument("--out", help="run folder (default: a new one under results/pricing/)")
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
     bad = sorted(set(parts) - set(PARTS))
     if bad:
         ap.error(f"unknown part(s) {', '.join(bad)}; known: {', '.join(PARTS)}")
-    if args.seeds < 1 or args.instances < 1:
-        ap.error("--seeds and --instances must be >= 1")
+    if min(args.seeds, args.instances, args.decisions, args.stream_jobs) < 1:
+        ap.error("--seeds, --instances, --decisions and --stream-jobs must be >= 1")
     args.parts = parts
+    from agents.pricing.compare import parse_seeds
+    try:
+        args.seed_values = parse_seeds(args.seed_list) if args.seed_list else list(range(args.seeds))
+    except ValueError as exc:
+        ap.error(f"--seed-list: {exc}")
     return ap, args
 
 
@@ -87,6 +97,15 @@ def mean_table(rows, keys):
         d["jobs"] = rs[0]["jobs"]
         out.append(d)
     return out
+
+
+def paired(results, out, part, rows, keys, ms):
+    """With two or more seeds: pricing against every other method, seed by seed (compare.py)."""
+    from agents.pricing.compare import paired_rows
+    if "pricing" not in ms or len({r["seed"] for r in rows}) < 2:
+        return
+    results[f"paired_vs_{part}"] = paired_rows(rows, keys, "pricing", [m for m in ms if m != "pricing"])
+    write_csv(out / f"paired_vs_{part}.csv", results[f"paired_vs_{part}"])
 
 
 def write_csv(path, rows):
@@ -146,16 +165,66 @@ def competitive_ratio(ms, n, prices, progress, task):
     return rows
 
 
-def bench(decisions, progress, task):
-    """One admission decision at 300 edge servers (+ cloud) and 150 slots, with the cluster
-    at a background utilisation of 0, 30 and 60 % (random, independent per node and slot)."""
+class MachineLoad:
+    """The machine's load over a measurement: the 1-min load average at its end, the cores
+    busy with anything (/proc/stat) and the cores this process used; the rest is other work."""
+
+    def __enter__(self):
+        self.t0, self.c0, self.j0 = time.perf_counter(), time.process_time(), _jiffies()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self.t0
+        j1, cores = _jiffies(), os.cpu_count() or 1
+        self.row = {"load_1min": round(os.getloadavg()[0], 2),
+                    "own_cores": round((time.process_time() - self.c0) / wall, 2)}
+        if self.j0 and j1 and j1[1] > self.j0[1]:
+            busy = cores * (j1[0] - self.j0[0]) / (j1[1] - self.j0[1])
+            self.row.update(busy_cores=round(busy, 2), other_cores=round(max(0.0, busy - self.row["own_cores"]), 2))
+        return False
+
+
+def _jiffies():
+    """(busy, total) CPU ticks of the machine since boot, or None without /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as h:
+            ticks = [int(x) for x in h.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)        # idle and iowait are not busy
+
+
+def _ms(x, q):
+    return round(1e3 * float(np.percentile(x, q)), 2)
+
+
+def bench(decisions, stream_jobs, progress, task):
+    """One admission decision at 300 edge servers (+ cloud) and 150 slots.
+
+    Rows ``search``: the placement search given the prices, the cluster at a background
+    utilisation of 0, 30 and 60 % (random, independent per node and slot); each job is decided
+    by the compiled search (timed) and then by the numpy search, its reference (timed as well,
+    under the same load), and the two schedules are compared.  Rows ``stream``: whole steps of
+    the online mechanism (observe the bid, reprice, search, allocate) over ``stream_jobs`` jobs
+    on the idle cluster filling up.  Warm-up: one untimed decision loads (or compiles) the
+    kernels.  The first stream runs with the garbage collector as it is; then the objects alive
+    (some 300 000, mostly imported modules') are frozen out of it (``gc.freeze``), as a
+    long-running service would, so that a full collection does not walk them, and the search
+    rows and the second stream are timed."""
+    import gc
+
     from agents.pricing.cluster import Usage
     from agents.pricing.prices import PriceBook, PriceConfig
     from agents.pricing.schedule import best_schedule
     from agents.pricing.workload import WorkloadConfig, make_world
-    cluster, jobs = make_world(WorkloadConfig(servers=300, slots=150, jobs=max(decisions, 50)), 7)
+    world = WorkloadConfig(servers=300, slots=150, jobs=max(decisions, 50))
+    cluster, jobs = make_world(world, 7)
     rng = np.random.default_rng(0)
-    rows = []
+    t0 = time.perf_counter()
+    best_schedule(jobs[0], cluster, Usage(cluster), PriceBook(cluster, PriceConfig()))
+    warm = {"warmup_s": round(time.perf_counter() - t0, 2)}
+    rows = [_bench_stream(world.replace(jobs=stream_jobs), "as is", warm, progress, task)]
+    gc.freeze()
     for util in (0.0, 0.3, 0.6):
         usage = Usage(cluster)
         usage.q[:] = rng.binomial(cluster.worker_cap[:, :, None], util, size=usage.q.shape)
@@ -164,20 +233,56 @@ def bench(decisions, progress, task):
         for j in jobs:
             book.observe(j)
         book.levels(usage)
-        wall, cpu, adm = [], [], 0
-        for j in jobs[:decisions]:
-            t0, c0 = time.perf_counter(), time.thread_time()
-            s = best_schedule(j, cluster, usage, book)
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.thread_time() - c0)
-            adm += s is not None
-            progress.advance(task)
-        rows.append({"utilisation": util, "decisions": decisions, "admissible": adm,
-                     "wall_ms_p50": round(1e3 * np.percentile(wall, 50), 2),
-                     "wall_ms_p99": round(1e3 * np.percentile(wall, 99), 2),
-                     "cpu_ms_p50": round(1e3 * np.percentile(cpu, 50), 2),
-                     "cpu_ms_p99": round(1e3 * np.percentile(cpu, 99), 2)})
+        wall, cpu, ref_wall, adm, same = [], [], [], 0, 0
+        with MachineLoad() as load:
+            for j in jobs[:decisions]:
+                t0, c0 = time.perf_counter(), time.thread_time()
+                s = best_schedule(j, cluster, usage, book)
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.thread_time() - c0)
+                t0 = time.perf_counter()
+                ref = best_schedule(j, cluster, usage, book, compiled=False)
+                ref_wall.append(time.perf_counter() - t0)
+                adm += s is not None
+                same += _facts(s) == _facts(ref)
+                progress.advance(task)
+        rows.append({"part": "search", "utilisation": util, "gc": "frozen", "decisions": decisions,
+                     "admissible": adm, "same_as_numpy": same, **_times(wall, cpu),
+                     "numpy_wall_ms_p50": _ms(ref_wall, 50), "numpy_wall_ms_p99": _ms(ref_wall, 99),
+                     **warm, **load.row})
+    rows.append(_bench_stream(world.replace(jobs=stream_jobs), "frozen", warm, progress, task))
+    gc.unfreeze()
     return rows
+
+
+def _bench_stream(world, gc_state, warm, progress, task):
+    """One row: every step of the online mechanism over a job stream (seed 8)."""
+    from agents.pricing.baselines import methods
+    from agents.pricing.online import run_online
+    from agents.pricing.workload import make_world
+    cluster, jobs = make_world(world, 8)
+    cpu, last = [], [time.thread_time()]
+
+    def tick(_decision):
+        now = time.thread_time()                   # CPU between two decisions: one online step
+        cpu.append(now - last[0])
+        last[0] = now
+        progress.advance(task)
+    with MachineLoad() as load:
+        out = run_online(jobs, cluster, methods()["pricing"], on_decision=tick)
+    wall = [d.seconds for d in out.decisions]
+    return {"part": "stream", "utilisation": "filling", "gc": gc_state, "decisions": len(wall),
+            "admissible": len(out.admitted), "same_as_numpy": "", **_times(wall, cpu),
+            "numpy_wall_ms_p50": "", "numpy_wall_ms_p99": "", **warm, **load.row}
+
+
+def _times(wall, cpu):
+    return {"wall_ms_p50": _ms(wall, 50), "wall_ms_p99": _ms(wall, 99), "wall_ms_max": _ms(wall, 100),
+            "cpu_ms_p50": _ms(cpu, 50), "cpu_ms_p99": _ms(cpu, 99)}
+
+
+def _facts(s):
+    return None if s is None else (s.w, s.p, s.start, s.end, s.workers.tolist(), s.ps_server, s.ps_count, s.kind)
 
 
 def value_plot(path, outs, cluster, jobs):
@@ -222,6 +327,10 @@ class _Bar:
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["live"]:                     # `sdncep pricing live`: the testbed run
+        from scripts.pricing_live import main as live
+        return live(argv[1:])
     ap, args = parse_args(argv)
     from tqdm import tqdm
 
@@ -245,7 +354,7 @@ def main(argv=None):
         "workload": asdict(config.workload), "prices": asdict(config.prices), "scale": sc}))
     results = {}
     base = config.workload.replace(servers=sc["servers"])
-    seeds = range(args.seeds)
+    seeds = args.seed_values
     total = 0
     if "jobs" in args.parts:
         total += len(sc["jobs"]) * len(seeds) * len(ms)
@@ -256,7 +365,7 @@ def main(argv=None):
     if "ratio" in args.parts:
         total += args.instances
     if "bench" in args.parts:
-        total += 3 * args.decisions
+        total += 3 * args.decisions + 2 * args.stream_jobs
     last_outs = None
     with tqdm(total=total, desc="pricing experiments", unit="run") as bar:
         progress, task = _Bar(bar), None
@@ -266,9 +375,10 @@ def main(argv=None):
                 for seed in seeds:
                     r, outs, world = run_point(base.replace(jobs=nj), seed, ms, progress, task, {"n_jobs": nj})
                     rows += r
-                    if nj == sc["jobs"][-1] and seed == 0:
+                    if nj == sc["jobs"][-1] and seed == seeds[0]:
                         last_outs, last_world = outs, world
             write_csv(out / "welfare_vs_jobs.csv", rows)
+            paired(results, out, "jobs", rows, ["n_jobs"], ms)
             results["welfare_vs_jobs"] = mean_table(rows, ["n_jobs"])
             plot_lines(out / "fig_welfare_vs_jobs.png", results["welfare_vs_jobs"], "n_jobs",
                        f"{sc['servers']} edge servers + cloud, {base.slots} slots", "jobs")
@@ -280,6 +390,7 @@ def main(argv=None):
                                         {"servers": ns})
                     rows += r
             write_csv(out / "welfare_vs_servers.csv", rows)
+            paired(results, out, "servers", rows, ["servers"], ms)
             results["welfare_vs_servers"] = mean_table(rows, ["servers"])
             plot_lines(out / "fig_welfare_vs_servers.png", results["welfare_vs_servers"], "servers",
                        f"{sc['server_jobs']} jobs, {base.slots} slots", "edge servers")
@@ -291,6 +402,7 @@ def main(argv=None):
                                         task, {"utility": kind})
                     rows += r
             write_csv(out / "welfare_vs_utility.csv", rows)
+            paired(results, out, "utility", rows, ["utility"], ms)
             results["welfare_vs_utility"] = mean_table(rows, ["utility"])
         if "ratio" in args.parts:
             rows = competitive_ratio(ms, args.instances, config.prices, progress, task)
@@ -305,19 +417,25 @@ def main(argv=None):
             results["value_vs_use"] = value_plot(out / "fig_use_vs_value.png", last_outs, *last_world)
             write_csv(out / "use_vs_value.csv", results["value_vs_use"])
         if "bench" in args.parts:
-            results["bench"] = bench(args.decisions, progress, task)
+            results["bench"] = bench(args.decisions, args.stream_jobs, progress, task)
             write_csv(out / "bench_decision.csv", results["bench"])
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     cols = ["method", "jobs", "admitted", "welfare", "revenue", "distributed"]
     if "welfare_vs_jobs" in results:
         for nj in sc["jobs"]:
-            print_table(f"welfare, {nj} jobs, {sc['servers']} edge servers (mean of {args.seeds} seed(s))",
+            print_table(f"welfare, {nj} jobs, {sc['servers']} edge servers (mean of {len(seeds)} seed(s))",
                         [r for r in results["welfare_vs_jobs"] if r["n_jobs"] == nj], cols)
     if "welfare_vs_servers" in results:
         print_table(f"welfare vs servers ({sc['server_jobs']} jobs)", results["welfare_vs_servers"],
                     ["servers"] + cols)
     if "welfare_vs_utility" in results:
         print_table("welfare vs utility shape", results["welfare_vs_utility"], ["utility"] + cols)
+    for part, key in (("jobs", "n_jobs"), ("servers", "servers"), ("utility", "utility")):
+        if f"paired_vs_{part}" in results:
+            print_table(f"pricing minus each method, paired over {len(seeds)} seeds (welfare; rel. in %; "
+                        "two-sided sign test and Wilcoxon signed-rank)", results[f"paired_vs_{part}"],
+                        [key, "versus", "seeds", "mean_diff", "mean_rel_pct", "min_rel_pct", "max_rel_pct",
+                         "wins", "losses", "sign_p", "wilcoxon_p"])
     if "competitive_ratio" in results:
         print_table("competitive ratio = offline optimum (ILP bound) / online welfare",
                     results["competitive_ratio"], ["method", "instances", "mean", "worst", "ilp_optimal"])

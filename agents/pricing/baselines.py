@@ -2,6 +2,8 @@
 
 * ``pricing``      -- exponential prices (0 when idle), centralised + distributed with moves.
 * ``pricing-nomove`` -- the same without the move step (ablation).
+* ``pricing-fixed-low`` -- the same with a fixed price scale L (``low_density``) instead of the
+  learned one (ablation: the mechanism before L was learned).
 * ``oasis``        -- OASiS-style prices ``L (U/L)^(q/c)`` (> 0 when idle), no move step.
 * ``fixed-price``  -- one fixed price per worker-slot / PS-slot, same placement search.
 * ``fcfs``         -- first come first served, first fit, earliest completion, no prices.
@@ -22,6 +24,8 @@ def methods(prices: PriceConfig | None = None) -> dict[str, Method]:
     ms = [
         Method("pricing", replace(prices, kind="exp"), Placement(move=True), about="the text's mechanism"),
         Method("pricing-nomove", replace(prices, kind="exp"), Placement(move=False), about="ablation"),
+        Method("pricing-fixed-low", replace(prices, kind="exp", low="fixed"), Placement(move=True),
+               about="ablation: fixed L"),
         Method("oasis", replace(prices, kind="oasis"), Placement(move=False), about="OASiS-style prices"),
         Method("fixed-price", replace(prices, kind="flat"), Placement(move=True), about="fixed price"),
         Method("fcfs", replace(prices, kind="zero"), Placement(move=True), about="FCFS first fit"),

@@ -8,7 +8,8 @@ refuses anything it rejects, so capacity can never be exceeded silently.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -56,6 +57,20 @@ class Cluster:
     @property
     def n_ps_types(self) -> int:
         return self.ps_cap.shape[1]
+
+    @cached_property
+    def type_servers(self) -> tuple[np.ndarray, ...]:
+        """Servers having each type as flat lists and each server's position in them:
+        ``sw[sw_at[w]:sw_at[w + 1]]`` host type-w workers, ``pos_w[w, s]`` is s's place there
+        (-1: none); the same for PS types (sp, sp_at, pos_p)."""
+        out = []
+        for cap in (self.worker_cap, self.ps_cap):
+            lists = [np.flatnonzero(cap[:, t] > 0) for t in range(cap.shape[1])]
+            pos = np.full((cap.shape[1], self.n_servers), -1, dtype=np.int64)
+            for t, srv in enumerate(lists):
+                pos[t, srv] = np.arange(len(srv))
+            out += [np.concatenate(lists).astype(np.int64), np.cumsum([0] + [len(x) for x in lists]), pos]
+        return tuple(out)
 
     def ps_needed(self, remote: int | np.ndarray, w: int, p: int):
         """PS nodes on the PS server so that ``remote`` workers' bandwidth fits (1k), >= 1 (1f)."""
@@ -164,6 +179,53 @@ class Usage:
             self.h[sched.ps_server, sched.p, lo:sched.end + 1] -= sched.ps_count
         self._bump(sched)
         return sched
+
+    def can_move(self, jid: int, role: str, src: int, dst: int, from_slot: int) -> bool:
+        """Whether one of the job's workers (``role`` "worker") or all its PS nodes ("ps") can
+        move from server ``src`` to ``dst`` for ``from_slot..end``: a free node of the job's
+        type on ``dst`` in every one of those slots, and (1k) still holding after the move.
+        A job past its reservation holds nothing in these books: then ``dst`` needs a free
+        node in ``from_slot`` (the driver's start gate keeps the hosts from oversubscription)."""
+        sched = self.active[jid]
+        lo = min(max(from_slot, sched.start), self.cluster.slots - 1)
+        hi = max(sched.end, lo) + 1            # past the reservation: the slot ``lo`` alone
+        if role == "worker":
+            if sched.workers[src] < 1:
+                return False
+            workers = sched.workers.copy()
+            workers[src] -= 1
+            workers[dst] += 1
+            free = self.cluster.worker_cap[dst, sched.w] - self.q[dst, sched.w, lo:hi].max()
+            remote = int(workers.sum() - workers[sched.ps_server])
+            return free >= 1 and self.cluster.ps_needed(remote, sched.w, sched.p) <= sched.ps_count
+        if sched.ps_server != src:
+            return False
+        free = self.cluster.ps_cap[dst, sched.p] - self.h[dst, sched.p, lo:hi].max()
+        remote = sched.n_workers - int(sched.workers[dst])
+        return free >= sched.ps_count and self.cluster.ps_needed(remote, sched.w, sched.p) <= sched.ps_count
+
+    def move(self, jid: int, role: str, src: int, dst: int, from_slot: int) -> Schedule:
+        """Move one of the job's workers (or all its PS nodes) from ``src`` to ``dst`` from
+        ``from_slot`` on (a node that failed is replaced there); see :meth:`can_move`."""
+        if not self.can_move(jid, role, src, dst, from_slot):
+            raise ScheduleError(f"job {jid}: its {role} on server {src} cannot move to server {dst}")
+        sched = self.active[jid]
+        lo, hi = max(from_slot, sched.start), sched.end + 1     # empty past the reservation
+        if role == "worker":
+            workers = sched.workers.copy()
+            workers[src] -= 1
+            workers[dst] += 1
+            self.q[src, sched.w, lo:hi] -= 1
+            self.q[dst, sched.w, lo:hi] += 1
+            moved = replace(sched, workers=workers)
+        else:
+            self.h[src, sched.p, lo:hi] -= sched.ps_count
+            self.h[dst, sched.p, lo:hi] += sched.ps_count
+            moved = replace(sched, ps_server=dst)
+        self.active[jid] = moved
+        self._log.append(np.array(sorted({src, dst}), dtype=np.int64))    # the price caches' invalidation
+        self.version += 1
+        return moved
 
     def _bump(self, sched: Schedule) -> None:
         self._log.append(np.array(sched.servers(), dtype=np.int64))

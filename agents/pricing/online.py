@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cluster import Usage
+from .cluster import Schedule, Usage
 from .prices import PriceBook, PriceConfig
 from .schedule import Placement, best_schedule
 
@@ -67,6 +67,19 @@ def _density(job, slot_s):
     return job.utility.peak / job.min_worker_slots(slot_s)
 
 
+def admit(job, cluster, usage, book, placement) -> Schedule | None:
+    """One online step of the mechanism: observe the bid, price, admit iff mu > 0 and
+    allocate; the admitted schedule (its cost is the payment), or None."""
+    book.observe(job)
+    sched = best_schedule(job, cluster, usage, book, placement)
+    ok = sched is not None and sched.utility - sched.cost > 0
+    book.decided_on(ok)
+    if not ok:
+        return None
+    usage.allocate(job, sched)
+    return sched
+
+
 def run_online(jobs, cluster, method: Method, on_decision=None) -> Outcome:
     usage = Usage(cluster)
     book = PriceBook(cluster, method.prices)
@@ -77,11 +90,8 @@ def run_online(jobs, cluster, method: Method, on_decision=None) -> Outcome:
     out = Outcome(method.name, usage=usage)
     for job in sorted(jobs, key=key):
         t0 = time.perf_counter()
-        book.observe(job)
-        sched = best_schedule(job, cluster, usage, book, method.placement)
-        ok = sched is not None and sched.utility - sched.cost > 0
-        if ok:
-            usage.allocate(job, sched)
+        sched = admit(job, cluster, usage, book, method.placement)
+        ok = sched is not None
         dec = Decision(job.jid, ok, sched.utility if ok else 0.0, sched.cost if ok else 0.0,
                        sched if ok else None, time.perf_counter() - t0)
         out.decisions.append(dec)

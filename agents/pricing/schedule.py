@@ -19,6 +19,9 @@ slot a (completion inside the utility's horizon) is priced with numpy:
 Options are visited by decreasing upper bound (utility minus a lower bound of the cost
 from the cheapest node of each slot) and the search stops when no bound can beat the
 best ``mu``.  Ties: earlier completion, then centralised, then lower server index.
+
+:func:`best_schedule` runs this search compiled (:mod:`.fast`, one start slot at a time) by
+default; the numpy functions below are its reference (``compiled=False``, and the tests).
 """
 from __future__ import annotations
 
@@ -237,32 +240,65 @@ def _build_distributed(job, cl, w, p, a, k, n, units, owners, how, cost, util, s
 
 
 def best_schedule(job, cluster, usage, book, placement: Placement = Placement(),
-                  floor: float | None = 0.0) -> Schedule | None:
+                  floor: float | None = 0.0, compiled: bool = True) -> Schedule | None:
     """The schedule maximising mu = f_j - cost over types, (n, k), start slots and placements,
-    among those with mu > ``floor`` (0: only admissible ones; None: the best whatever mu)."""
+    among those with mu > ``floor`` (0: only admissible ones; None: the best whatever mu).
+    ``compiled``: the numba search (agents.pricing.fast); False: this module's numpy search,
+    its reference."""
+    utab = np.asarray(job.utility(np.arange(cluster.slots + 1)), dtype=float)    # f(d), d = 0..T
+    opts = _options(job, cluster, placement, utab)
+    if compiled:
+        return _compiled_search(job, cluster, usage, book, placement, floor, opts, utab)
     ctx = _Ctx(job, cluster, usage, book)
+    state = {"best": None, "key": None}
+    for umax, w, p, n, k, A in opts:
+        thresh = _threshold(state["key"], floor)
+        if umax <= thresh:
+            break
+        _evaluate(job, cluster, ctx, placement, w, p, n, k, A, thresh, state, floor, utab)
+    return state["best"]
+
+
+def _options(job, cluster, placement, utab):
+    """(f(k), w, p, n, k, starts) of every option, by decreasing utility (then k, w, p)."""
     T, r, H = cluster.slots, job.arrival, job.utility.deadline
     opts = []
     for w in range(cluster.n_worker_types):
-        if not len(ctx.sw[w]):
+        if not cluster.worker_cap[:, w].any():
             continue
         for p in range(cluster.n_ps_types):
-            if not len(ctx.sp[p]):
+            if not cluster.ps_cap[:, p].any():
                 continue
             for n, k in job.options(w, p, cluster.slot_s):
                 A = min(r + H - k, T - k) - r + 1
                 if placement.max_wait is not None:
                     A = min(A, placement.max_wait + 1)
                 if A >= 1:
-                    opts.append((float(job.utility(k)), w, p, n, k, A))
+                    opts.append((float(utab[k]), w, p, n, k, A))
     opts.sort(key=lambda o: (-o[0], o[4], o[1], o[2]))
-    state = {"best": None, "key": None}
-    for umax, w, p, n, k, A in opts:
-        thresh = _threshold(state["key"], floor)
-        if umax <= thresh:
-            break
-        _evaluate(job, cluster, ctx, placement, w, p, n, k, A, thresh, state, floor)
-    return state["best"]
+    return opts
+
+
+def _compiled_search(job, cluster, usage, book, placement, floor, opts, utab):
+    from .fast import search
+    if not opts:
+        return None
+    gw, gp = book.levels(usage)
+    sw, sw_at, pos_w, sp, sp_at, pos_p = cluster.type_servers
+    table = np.array([o[1:] for o in opts], dtype=np.int64)
+    umax = np.array([o[0] for o in opts])
+    o, a, is_c, s, z, m, cost, util, y = search(
+        job.arrival, table, umax, utab, gw, gp, usage.q, usage.h, cluster.worker_cap, cluster.ps_cap,
+        job.arrival + job.delay, sw, sw_at, sp, sp_at, pos_w, pos_p, cluster.worker_bw, cluster.ps_bw,
+        _threshold(None, floor), floor is not None, 0.0 if floor is None else float(floor),
+        placement.move, placement.centralised)
+    if o < 0:
+        return None
+    _, w, p, n, k, _ = opts[o]
+    if is_c:
+        return Schedule(job.jid, w, p, a, a + k - 1, y, s, 1, cost, util, "centralised")
+    kind = "centralised" if y[s] == n else "distributed"
+    return Schedule(job.jid, w, p, a, a + k - 1, y, s, z, cost, util, kind, {"moves": m})
 
 
 def _threshold(key, floor):
@@ -271,10 +307,10 @@ def _threshold(key, floor):
     return -np.inf if floor is None else floor + _EPS
 
 
-def _evaluate(job, cluster, ctx, placement, w, p, n, k, A, thresh, state, floor):
+def _evaluate(job, cluster, ctx, placement, w, p, n, k, A, thresh, state, floor, utab):
     r = job.arrival
     st = np.arange(r, r + A)
-    util = job.utility(st - r + k)
+    util = utab[k:k + A]
     ub = util - (n * ctx.lower_bound("w", w, k, st) + ctx.lower_bound("p", p, k, st))
     live = np.flatnonzero(ub > thresh)
     if not len(live):

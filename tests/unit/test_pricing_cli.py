@@ -31,3 +31,17 @@ def test_tiny_run_writes_tables_results_and_manifest(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "sdncep", "pricing", "--parts", "nope"], capture_output=True,
                          text=True, cwd=REPO, timeout=60, check=False)
     assert bad.returncode == 2
+
+
+def test_bench_part_times_both_searches_and_records_the_machine_load(tmp_path):
+    out = tmp_path / "bench"
+    done = subprocess.run([sys.executable, "-m", "sdncep", "pricing", "--parts", "bench", "--decisions", "4",
+                           "--stream-jobs", "6", "--out", str(out)], capture_output=True, text=True, cwd=REPO,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads((out / "results.json").read_text())["bench"]
+    assert [r["part"] for r in rows] == ["stream", "search", "search", "search", "stream"]
+    for r in rows:
+        assert 0 < r["wall_ms_p50"] <= r["wall_ms_p99"] <= r["wall_ms_max"] and r["load_1min"] >= 0
+    assert all(r["same_as_numpy"] == r["decisions"] == 4 for r in rows if r["part"] == "search")
+    assert (out / "bench_decision.csv").is_file() and "one admission decision" in done.stdout

@@ -1,6 +1,8 @@
 """Prices of agents.pricing: zero when idle, rising with utilisation, above every job's
 value per unit at full use (the text's eta lower bounds), and config validation."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,79 @@ def test_full_use_price_exceeds_every_jobs_value_per_unit(world):
     assert alpha[cluster.worker_cap > 0].min() > wmax
     assert beta[cluster.ps_cap > 0].min() > pmax
     c = book.config
-    assert book.eta_w == pytest.approx(1 + (1 + c.margin) * book.U_w / c.low_density)
+    assert book.eta_w == pytest.approx(1 + (1 + c.margin) * book.U_w / book.L_w)
+
+
+@pytest.mark.parametrize("refused", [0, 30, 60])
+def test_learned_scale_keeps_prices_zero_when_idle_rising_and_above_every_value_at_full_use(world, refused):
+    """Must-show 4 with L learned online, however many bids were refused so far."""
+    cluster, jobs = world
+    book = PriceBook(cluster, PriceConfig(low="learned"))
+    for i, j in enumerate(jobs):
+        book.observe(j)
+        book.decided_on(i >= refused)
+    cap = cluster.worker_cap[:, :, None]
+    has = cap[:, :, 0] > 0
+    none_p = np.zeros((cluster.n_servers, cluster.n_ps_types, 1))
+    prices = [book.unit_prices(np.full(cap.shape, q) * (cap > 0), none_p)[0][:, :, 0] for q in range(int(cap.max()) + 1)]
+    assert np.all(prices[0][has] == 0.0)
+    for q in range(1, len(prices)):
+        grew = cap[:, :, 0] >= q
+        assert np.all(prices[q][grew] > prices[q - 1][grew])
+    alpha, beta = book.full_use_prices()
+    assert alpha[has].min() > max(j.utility.peak / j.min_worker_slots(cluster.slot_s) for j in jobs)
+    assert beta[cluster.ps_cap > 0].min() > max(j.utility.peak / j.min_ps_slots(cluster.slot_s) for j in jobs)
+
+
+def test_learned_scale_follows_the_refused_fraction_up_to_the_lowest_density(world):
+    cluster, jobs = world
+    book = PriceBook(cluster, PriceConfig(low="learned", low_density=0.3))
+    assert book.L_w == 0.3                                    # the prior before any bid
+    for j in jobs:
+        book.observe(j)
+    lowest = min(j.utility.peak / j.min_worker_slots(cluster.slot_s) for j in jobs)
+    seen = []
+    for admitted in [True] * 20 + [False] * 200:
+        book.decided_on(admitted)
+        seen.append(book.L_w)
+    assert seen[19] < seen[0] < lowest                        # every bid fitted: L falls
+    assert all(b >= a for a, b in pairwise(seen[20:]))          # refusals: L rises ...
+    assert 0.7 * lowest < seen[-1] <= lowest                  # ... towards the lowest density (201/222)
+    assert all(np.log2(x) * 4 == pytest.approx(round(np.log2(x) * 4)) for x in seen)   # on the grid
+    assert len(set(seen)) < 40                                # so prices are refreshed rarely
+
+
+def test_a_bid_of_zero_leaves_the_learned_scale_alone():
+    cluster, jobs = make_world(SMALL, 2)                      # its own jobs: one is changed
+    book = PriceBook(cluster, PriceConfig(low="learned"))
+    book.observe(jobs[0])
+    before = book.L_w
+    object.__setattr__(jobs[1], "utility", Utility("step", 0.0, jobs[1].utility.deadline))
+    book.observe(jobs[1])
+    assert book.L_w == before > 0 and np.isfinite(book.eta_w)
+
+
+def test_fixed_scale_is_the_configured_one(world):
+    cluster, jobs = world
+    book = PriceBook(cluster, PriceConfig(low="fixed", low_density=0.2, ps_low_density=0.4))
+    for j in jobs:
+        book.observe(j)
+        book.decided_on(False)
+    assert (book.L_w, book.L_p) == (0.2, 0.4)
+
+
+def test_prices_are_recomputed_when_the_learned_scale_moves(world):
+    cluster, jobs = world
+    usage = Usage(cluster)
+    usage.q[:] = cluster.worker_cap[:, :, None] // 2           # half used everywhere: prices > 0
+    book = PriceBook(cluster, PriceConfig(low="learned"))
+    for j in jobs:
+        book.observe(j)
+    before = book.levels(usage)[0].copy()
+    for _ in range(50):
+        book.decided_on(False)
+    after = book.levels(usage)[0]
+    assert after[..., -1].sum() > before[..., -1].sum()       # a larger L: dearer at the same usage
 
 
 def test_at_full_use_prices_no_job_is_admitted(world):
@@ -98,7 +172,7 @@ def test_utility_shapes_are_nonnegative_and_decreasing():
         assert np.all(v >= 0) and np.all(np.diff(v) <= 1e-12) and v[-1] == 0 and v[0] > 0
 
 
-@pytest.mark.parametrize("bad", [{"kind": "nope"}, {"low_density": 0}, {"margin": -1},
+@pytest.mark.parametrize("bad", [{"kind": "nope"}, {"low_density": 0}, {"margin": -1}, {"low": "guess"},
                                  {"high_density": 0.5, "low_density": 1.0}, {"charge": "yes"}])
 def test_bad_price_config_is_refused(bad):
     with pytest.raises(ConfigError):

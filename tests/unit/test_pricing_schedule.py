@@ -158,3 +158,47 @@ def test_first_fit_on_an_idle_cluster_finishes_as_early_as_possible():
                       for n, k in job.options(w, p, cluster.slot_s))
         if s is not None:
             assert s.end - job.arrival + 1 <= fastest + int(job.delay.max())
+
+
+def _moving_world():
+    from agents.pricing.cluster import Cluster, Schedule, Usage
+    cluster = Cluster(np.array([[2], [2], [1]]), np.array([[1], [1], [1]]), np.array([10e6]), np.array([20e6]),
+                      10, 1.0, ("a", "b", "c"))
+    usage = Usage(cluster)
+    sched = Schedule(0, 0, 0, 0, 5, np.array([2, 0, 0]), 0, 1)
+    usage.active[0] = sched                       # as allocated (the job's own checks aside)
+    usage.q[0, 0, 0:6] += 2
+    usage.h[0, 0, 0:6] += 1
+    return usage
+
+
+def test_a_failed_node_moves_to_a_free_one_and_capacity_holds():
+    import pytest as _pytest
+
+    from agents.pricing.cluster import ScheduleError
+    usage = _moving_world()
+    moved = usage.move(0, "worker", 0, 2, from_slot=3)
+    assert moved.workers.tolist() == [1, 0, 1] and usage.q[2, 0, 3:6].tolist() == [1, 1, 1]
+    assert usage.q[0, 0, :].tolist()[:6] == [2, 2, 2, 1, 1, 1] and usage.q[2, 0, :3].tolist() == [0, 0, 0]
+    assert not usage.can_move(0, "worker", 0, 2, from_slot=3)     # c has one worker node, now taken
+    with _pytest.raises(ScheduleError, match="cannot move"):
+        usage.move(0, "worker", 0, 2, from_slot=3)
+    moved = usage.move(0, "ps", 0, 1, from_slot=4)
+    assert moved.ps_server == 1 and usage.h[1, 0, 4:6].tolist() == [1, 1] and usage.h[0, 0, 4:6].tolist() == [0, 0]
+    usage.check()
+
+
+def test_a_move_needs_a_free_node_in_every_remaining_slot():
+    usage = _moving_world()
+    usage.q[1, 0, 4] = 2                          # b is full in slot 4 only
+    assert not usage.can_move(0, "worker", 0, 1, from_slot=3)
+    assert usage.can_move(0, "worker", 0, 1, from_slot=5)
+
+
+def test_a_move_that_breaks_1k_is_refused():
+    usage = _moving_world()                       # b_w 10, b_p 20: one PS node carries 2 remote workers
+    usage.active[0] = usage.active[0].__class__(0, 0, 0, 0, 5, np.array([2, 1, 0]), 0, 1)
+    usage.q[1, 0, 0:6] += 1
+    assert usage.can_move(0, "worker", 0, 2, from_slot=3)         # remote 1 -> 2: fits
+    usage.move(0, "worker", 0, 2, from_slot=3)
+    assert not usage.can_move(0, "worker", 0, 1, from_slot=3)     # remote 2 -> 3: one PS node is too few
