@@ -220,18 +220,22 @@ class SdnCepController(app_manager.RyuApp):
             self._installed.forget(move.delete)
             self._installed.needed(move.install, time.monotonic())
             self._install_and_fence(move.install)
-            for rule in move.delete:
-                dp = self.datapaths.get(rule.dpid)
-                if dp is not None:
-                    ofp, parser = dp.ofproto, dp.ofproto_parser
-                    dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE_STRICT, priority=rule.priority,
-                                                  match=parser.OFPMatch(**rule.match_dict), cookie=rule.cookie,
-                                                  cookie_mask=0xFFFFFFFFFFFFFFFF, table_id=0,
-                                                  out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
+            self.delete_rules(move.delete)
         if moves:
             self.metrics.reroutes.inc(sum(m.new is not None for m in moves))
             LOG.info("link %s down: %d transfer(s) rerouted, %d without a path", link,
                      sum(m.new is not None for m in moves), sum(m.new is None for m in moves))
+
+    def delete_rules(self, rules):
+        """Remove exactly ``rules`` (strict match: priority, match and cookie) from their switches."""
+        for rule in rules:
+            dp = self.datapaths.get(rule.dpid)
+            if dp is not None:
+                ofp, parser = dp.ofproto, dp.ofproto_parser
+                dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE_STRICT, priority=rule.priority,
+                                              match=parser.OFPMatch(**rule.match_dict), cookie=rule.cookie,
+                                              cookie_mask=0xFFFFFFFFFFFFFFFF, table_id=0,
+                                              out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
 
     @staticmethod
     def _link_key(link):
@@ -347,9 +351,11 @@ class SdnCepController(app_manager.RyuApp):
                                           out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
 
     @staticmethod
-    def _add_flow(dp, priority, match, actions, idle_timeout=0, hard_timeout=0, cookie=0):
+    def _add_flow(dp, priority, match, actions, idle_timeout=0, hard_timeout=0, cookie=0, meter_id=0):
         parser = dp.ofproto_parser
         instructions = [parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS, actions)]
+        if meter_id:
+            instructions.insert(0, parser.OFPInstructionMeter(meter_id, dp.ofproto.OFPIT_METER))
         dp.send_msg(parser.OFPFlowMod(dp, priority=priority, match=match, instructions=instructions,
                                       idle_timeout=idle_timeout, hard_timeout=hard_timeout,
                                       cookie=cookie))
@@ -462,7 +468,7 @@ class SdnCepController(app_manager.RyuApp):
             parser = dp.ofproto_parser
             self._add_flow(dp, rule.priority, parser.OFPMatch(**rule.match_dict),
                            [parser.OFPActionOutput(rule.out_port)], idle_timeout=rule.idle_timeout,
-                           hard_timeout=rule.hard_timeout, cookie=rule.cookie)
+                           hard_timeout=rule.hard_timeout, cookie=rule.cookie, meter_id=rule.meter_id)
             pending.add(dp.id)
         if not pending:
             done.set()

@@ -27,6 +27,7 @@ class FlowRule:
     idle_timeout: int = 5
     hard_timeout: int = 120
     cookie: int = TRANSFER_COOKIE
+    meter_id: int = 0       # an OpenFlow meter the matched packets pass first (0: none)
 
     @property
     def match_dict(self):
@@ -52,13 +53,14 @@ def _match(src_ip, dst_ip, port_field, port, src_port_field=None, src_port=None)
     return tuple(sorted(fields.items()))
 
 
-def plan_transfer(view, src_ip, dst_ip, dst_port, src_port=None, idle_timeout=5, hard_timeout=120):
-    """Pin TCP traffic src_ip -> dst_ip:dst_port (and its replies) to the widest path."""
+def plan_transfer(view, src_ip, dst_ip, dst_port, src_port=None, idle_timeout=5, hard_timeout=120, width_of=None):
+    """Pin TCP traffic src_ip -> dst_ip:dst_port (and its replies) to the widest path
+    (``width_of``: see GlobalView.widest_path)."""
     src, dst = view.host_by_ip(src_ip), view.host_by_ip(dst_ip)
     if src is None or dst is None:
         missing = src_ip if src is None else dst_ip
         raise RoutingError(f"host {missing} is not in the view (no heartbeat or traffic seen yet)")
-    switches, bottleneck = view.widest_path(src["dpid"], dst["dpid"])
+    switches, bottleneck = view.widest_path(src["dpid"], dst["dpid"], width_of=width_of)
     if switches is None:
         raise RoutingError(f"no path from {src_ip} to {dst_ip}")
     forward = _match(src_ip, dst_ip, "tcp_dst", dst_port, "tcp_src", src_port)

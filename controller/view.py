@@ -242,13 +242,18 @@ class GlobalView:
             return self.unmeasured_bps
         return capacity if use_capacity else max(capacity - data["rate_bps"], capacity * FAIR_SHARE_FLOOR)
 
-    def widest_path(self, src_dpid, dst_dpid, tolerance=0.1, use_capacity=False):
+    def widest_path(self, src_dpid, dst_dpid, tolerance=0.1, use_capacity=False, width_of=None):
         """(dpids, bottleneck bits/s): the switch path with most available bandwidth.
 
         Widths within ``tolerance`` (relative) of each other count as equal, so that
         measurement noise does not buy a detour: among those, fewer hops win.
-        Returns (None, 0.0) if unreachable.
+        ``width_of(u, v)``: another width of the edge u -> v (graph node ids; default
+        ``available_bps``). Returns (None, 0.0) if unreachable.
         """
+        if width_of is None:
+            def width_of(u, v):
+                return self.available_bps(u, v, use_capacity)
+
         def better(width, hops, known):
             if known is None:
                 return True
@@ -271,7 +276,7 @@ class GlobalView:
             if (-neg_width, hops) != best.get(node):
                 continue
             for nxt in graph.successors(node):
-                width = min(-neg_width, self.available_bps(node, nxt, use_capacity))
+                width = min(-neg_width, width_of(node, nxt))
                 if better(width, hops + 1, best.get(nxt)):
                     best[nxt] = (width, hops + 1)
                     previous[nxt] = node

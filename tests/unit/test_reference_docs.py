@@ -15,8 +15,9 @@ def test_options_table_is_the_commands_output():
 
 def test_every_rest_route_is_documented():
     reference = (REPO / "docs" / "reference.md").read_text()
-    source = (REPO / "controller" / "rest.py").read_text()
-    routes = re.findall(r'@route\("sdncep", (PREFIX \+ )?"([^"]+)", methods=\["(\w+)"\]\)', source)
-    assert len(routes) >= 10
+    source = "".join((REPO / "controller" / name).read_text()
+                     for name in ("rest.py", "energy_rest.py", "pricing_rest.py"))
+    routes = re.findall(r'@route\("sdncep[\w-]*", (PREFIX \+ )?"([^"]+)", methods=\["(\w+)"\]\)', source)
+    assert len(routes) >= 14
     for prefixed, path, verb in routes:
         assert f"`{verb} {'/sdncep/v1' if prefixed else ''}{path}" in reference, (verb, path)
