@@ -143,6 +143,22 @@ def outage_plans(records, events, node_ip):
     return out
 
 
+def write_outputs(out, records, events, summary):
+    """records.json/csv, events.json, summary.json and faults.csv (summary["faults"]) in ``out``."""
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "events.json").write_text(json.dumps(events, indent=1))
+    (out / "records.json").write_text(json.dumps(records, default=float))
+    keys = sorted({k for r in records for k in r if not isinstance(r[k], (dict, list))})
+    with open(out / "records.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    with open(out / "faults.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(summary["faults"][0]))
+        writer.writeheader()
+        writer.writerows(summary["faults"])
+
+
 def print_table(table, outage):
     def cell(value, digits=2):
         return "-" if value is None else f"{value:.{digits}f}"
@@ -284,18 +300,7 @@ def main(argv=None):
     rows = event_rows(records, events, expected, node_ip)
     table, outage = fault_table(rows), outage_plans(records, events, node_ip)
     summary = {"faults": table, "events": rows, "outage_plans": outage, "took_s": time.monotonic() - started}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "events.json").write_text(json.dumps(events, indent=1))
-    (out / "records.json").write_text(json.dumps(records, default=float))
-    keys = sorted({k for r in records for k in r if not isinstance(r[k], (dict, list))})
-    with open(out / "records.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    with open(out / "faults.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
+    write_outputs(out, records, events, summary)
     print_table(table, outage)
     print(f"\nrecords, events and summary in {out}; took {summary['took_s']:.0f} s")
     return 0 if sum(r["lost"] for r in table) == 0 else 1

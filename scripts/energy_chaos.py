@@ -28,8 +28,6 @@ to a run folder under ``--out``.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import statistics
 import sys
 import threading
@@ -40,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))   # repo root, relative to this file
 
-from scripts.chaos_live import fault_table, print_table
+from scripts.chaos_live import fault_table, print_table, write_outputs
 
 FAULTS = ("edge-kill", "edge-link", "controller-restart", "decision-burst")
 EDGE_FAULTS = ("edge-kill", "edge-link")
@@ -263,21 +261,6 @@ def parse_args(argv):
     return args
 
 
-def write_outputs(out, records, events, rows, table, extra):
-    (out / "records.json").write_text(json.dumps(records))
-    (out / "events.json").write_text(json.dumps(events, indent=1))
-    (out / "summary.json").write_text(json.dumps({"faults": table, "events": rows, **extra}, indent=1))
-    keys = sorted({k for r in records for k in r if not isinstance(r[k], (dict, list))})
-    with open(out / "records.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    with open(out / "faults.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
-
-
 def main(argv=None):
     import os
 
@@ -329,7 +312,7 @@ def main(argv=None):
     table = fault_table(rows, FAULTS)
     extra = {"rejoin": rejoin_line(rows), "decision_bursts": burst_summary(events),
              "took_s": time.monotonic() - started}
-    write_outputs(out, records, events, rows, table, extra)
+    write_outputs(out, records, events, {"faults": table, "events": rows, **extra})
     print_table(table, {})
     if extra["rejoin"]:
         j = extra["rejoin"]
