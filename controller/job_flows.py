@@ -24,7 +24,9 @@ A path of one switch (worker and PS behind the same switch) gets the worker's me
 Paths are the widest after the other jobs' reservations; meter ids are allocated per
 switch, so that no two jobs share one (deleting a meter deletes the flows that use it).
 Rules carry the cookie ``JOB_COOKIE | jid``, so that the switches' flow counters count
-each job's packets apart, and have no timeout: they live until the job is removed.
+each job's packets apart. They live until the job is removed, or ``JOB_IDLE_TIMEOUT_S``
+without a packet (a job trains without pauses that long; the timeout only clears the rules
+of a job whose driver died before removing them).
 """
 
 import ipaddress
@@ -37,6 +39,7 @@ PRIORITY_JOB = 210               # above task transfers (200): a job's flows are
 JOB_COOKIE = 0x5DCE_0100_0000_0000
 JOB_COOKIE_MASK = 0xFFFF_FF00_0000_0000
 MAX_JOB_ID = 0xFFFF_FFFF
+JOB_IDLE_TIMEOUT_S = 60
 MAX_WORKERS = 64
 MAX_JOBS = 4096                  # jobs placed at once: the state (and the switches' meters) stay bounded
 BURST_S = 0.1
@@ -200,7 +203,7 @@ class JobNetwork:
             counts[ip] = counts.get(ip, 0) + 1
         for ip, count in counts.items():        # one route and one pair of meters per worker host
             try:
-                transfer = plan_transfer(view, ip, spec.ps_ip, spec.port, idle_timeout=0, hard_timeout=0,
+                transfer = plan_transfer(view, ip, spec.ps_ip, spec.port, idle_timeout=JOB_IDLE_TIMEOUT_S, hard_timeout=0,
                                          width_of=residual)
             except RoutingError as exc:
                 raise (JobNotReady if settling else JobRefused)(str(exc)) from None

@@ -3,6 +3,7 @@ import pytest
 from controller.heartbeat import Heartbeat
 from controller.job_flows import (
     JOB_COOKIE,
+    JOB_IDLE_TIMEOUT_S,
     PRIORITY_JOB,
     JobNetwork,
     JobRefused,
@@ -49,7 +50,7 @@ def test_remote_workers_reserve_their_path_both_ways_and_are_metered(view):
     for rule in flows.rules:
         by_switch.setdefault(rule.dpid, set()).add(rule.meter_id)
         assert rule.cookie == JOB_COOKIE | 7 and rule.priority == PRIORITY_JOB > PRIORITY_TRANSFER
-        assert rule.idle_timeout == 0 and rule.hard_timeout == 0
+        assert rule.idle_timeout == JOB_IDLE_TIMEOUT_S and rule.hard_timeout == 0
     meters = {(m.dpid, m.meter_id): m for m in flows.meters}
     assert all(meters[(1, mid)].rate_kbps == 10_000 for mid in by_switch[1])       # per worker, at b_w
     assert {meters[(4, mid)].rate_kbps for mid in by_switch[4]} == {20_000}        # PS in and out, at b_p z
