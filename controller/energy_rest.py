@@ -33,6 +33,7 @@ APP_KEY = "sdncep_energy_app"
 # without bound.
 MAX_CONCURRENT_DECISIONS = 32
 OVERLOADED_RETRY_S = 0.2
+SETTLING_S = 15.0            # after the start: a device the view does not place yet is not ready, not unknown
 
 
 def why_down(view, data, now):
@@ -59,6 +60,7 @@ class EnergyDecisionApp(app_manager.RyuApp):
         from agents.energy.service import default_policies
         self.policies = default_policies()
         self.in_flight = 0
+        self.started = time.monotonic()
         kwargs["wsgi"].register(EnergyRest, {APP_KEY: self})
 
     def attachment(self):
@@ -89,9 +91,11 @@ class EnergyDecisionApp(app_manager.RyuApp):
         return servers, reachable
 
     def decide(self, payload):
-        from agents.energy.service import decide, reported_unreachable
+        from agents.energy.service import decide, reported_unreachable, validate
+        attachment = self.attachment()
+        validate(payload, attachment, self.policies)       # a report is believed only in a valid request
         edges, reachable = self.edges(reported_unreachable(payload))
-        return decide(payload, self.attachment(), self.policies, edges, reachable)
+        return decide(payload, attachment, self.policies, edges, reachable)
 
 
 class EnergyRest(ControllerBase):
@@ -111,7 +115,12 @@ class EnergyRest(ControllerBase):
         try:
             reply = self.app.decide(json_body(req))
         except NotReady as exc:
-            return _refusal("not_ready", str(exc), exc.retry_after_s)
+            # while the view is rebuilt (just after a start) a device it does not place yet
+            # is "ask again"; later, it is a name the view does not know: bad input
+            if time.monotonic() - getattr(self.app, "started", time.monotonic()) < SETTLING_S:
+                return _refusal("not_ready", str(exc), exc.retry_after_s)
+            raise HttpError(400, f"bad energy request: {exc}; check the device's name, or that its host "
+                                 "sends heartbeats") from None
         except RequestError as exc:
             raise HttpError(400, f"bad energy request: {exc}") from None
         finally:

@@ -6,12 +6,14 @@ Every task ends with a record, and a fault is noticed promptly, as in the SDN-CE
 - :func:`ask_decision`: while the controller refuses connections, drops one, or answers a
   refusal that goes away (503 with ``retry_after_s``: overloaded, view not ready), the
   request is asked again after a backoff (0.1 s doubling to 1 s, or the server's
-  ``retry_after_s``), for at most ``DECISION_BUDGET_S``; then :class:`DecisionUnavailable`.
-  A 4xx is bad input: :class:`DecisionRefused` at once, never retried.
+  ``retry_after_s``, clamped and jittered), for at most ``DECISION_BUDGET_S``; then
+  :class:`DecisionUnavailable`. Another 5xx (a fault of the controller's, or a proxy's) is
+  retried the same way. A 4xx is bad input: :class:`DecisionRefused` at once, never retried.
 - :func:`offload`: one task to the edge worker (runtime.energy_worker). A refused, reset
   or closed connection, a refusal (``overloaded``), a send with no progress for
-  ``STALL_S`` (the standard of runtime.wire.SendStalled) or no answer by the task's check
-  time (``LATE_FACTOR`` x its model latency + ``LATE_SLACK_S``) is an :class:`EdgeFailure`.
+  ``STALL_S`` (the standard of runtime.wire.SendStalled), an input still not sent or no
+  answer by the task's check time (``LATE_FACTOR`` x its model latency + ``LATE_SLACK_S``),
+  or an answer that is not the worker's is an :class:`EdgeFailure`.
 - :func:`run_task`: an offloaded task whose edge fails runs on the device (which can
   always compute) once, counted as retried with the reason; a task that cannot run at all
   ends with an explicit error code.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import random
 import socket
 import struct
 import time
@@ -79,11 +82,21 @@ def http_post(url, timeout=5.0):
                 body = json.loads(exc.read().decode())
             except (ValueError, OSError):
                 body = {}
+            body = body if isinstance(body, dict) else {}
             message = f"HTTP {exc.code}: {body.get('error', exc.reason)}"
-            if exc.code == 503:
-                raise Temporary(message, float(body.get("retry_after_s") or FIRST_BACKOFF_S)) from None
+            if exc.code >= 500:
+                raise Temporary(message, retry_wait(body.get("retry_after_s"))) from None
             raise DecisionRefused(message) from None
     return post
+
+
+def retry_wait(advised):
+    """The server's ``retry_after_s`` if it is a sane number (else the first backoff),
+    clamped to [FIRST_BACKOFF_S, MAX_BACKOFF_S], with up to 20 % jitter so that devices
+    refused together do not all ask again at the same instant."""
+    wait = advised if isinstance(advised, (int, float)) and not isinstance(advised, bool) \
+        and math.isfinite(advised) else FIRST_BACKOFF_S
+    return min(max(wait, FIRST_BACKOFF_S), MAX_BACKOFF_S) * (1 + 0.2 * random.random())
 
 
 def ask_decision(post, payload, budget_s=DECISION_BUDGET_S, sleep=time.sleep, clock=time.monotonic):
@@ -113,14 +126,21 @@ def check_after(model_s):
     return LATE_FACTOR * max(model_s or 0.0, 0.0) + LATE_SLACK_S
 
 
-def _send_progressing(sock, data):
-    sock.settimeout(STALL_S)       # each send() returns once some bytes went out
+def _send_progressing(sock, data, deadline):
+    """Send ``data``; an EdgeFailure on no progress for STALL_S, or past ``deadline``
+    (a path slower than the model is noticed at the task's check time, not at the end)."""
     view = memoryview(data)
     sent = 0
     while sent < len(view):
+        left = deadline - time.time()
+        if left <= 0:
+            raise EdgeFailure("no_reply", f"input not sent by the task's check time ({sent} of {len(view)} bytes)")
+        sock.settimeout(min(STALL_S, left))       # each send() returns once some bytes went out
         try:
             sent += sock.send(view[sent:sent + CHUNK])
         except TimeoutError:
+            if left <= STALL_S:
+                continue                          # the deadline, checked above
             raise EdgeFailure("send_stalled", f"no progress for {STALL_S:g} s after {sent} bytes") from None
 
 
@@ -136,6 +156,8 @@ def _answer(lines, sock, deadline):
         reply = json.loads(line)
     except ValueError:
         raise EdgeFailure("bad_reply", f"not JSON: {line[:80]!r}") from None
+    if not isinstance(reply, dict):
+        raise EdgeFailure("bad_reply", f"not an object: {line[:80]!r}")
     if not reply.get("ok"):
         raise EdgeFailure(reply.get("error") or "refused", reply.get("message") or "refused")
     return reply
@@ -153,12 +175,16 @@ def offload(edge, payload, edge_s, model_s, started):
         with sock, sock.makefile("rb") as lines:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             head = json.dumps({"bytes": len(payload), "edge_s": edge_s}).encode()
-            _send_progressing(sock, struct.pack("!I", len(head)) + head)
+            _send_progressing(sock, struct.pack("!I", len(head)) + head, deadline)
             _answer(lines, sock, deadline)            # go on, or a refusal (overloaded)
-            _send_progressing(sock, payload)
-            return _answer(lines, sock, deadline)
+            _send_progressing(sock, payload, deadline)
+            reply = _answer(lines, sock, deadline)
     except OSError as exc:                            # reset, broken pipe
         raise EdgeFailure("connection_lost", str(exc)) from None
+    times = [reply.get("received"), reply.get("done")]
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in times):
+        raise EdgeFailure("bad_reply", f"no received/done times in {str(reply)[:80]}")
+    return reply
 
 
 def run_task(job, send=offload, local=paced_kernel, clock=time.time):

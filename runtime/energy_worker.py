@@ -33,6 +33,7 @@ log = logging.getLogger("runtime.energy_worker")
 DEFAULT_PORT = 7711
 MAX_TASKS = 16
 MAX_HEADER = 4096
+MIN_INPUT_BPS = 10_000       # an input slower than this (bytes/s) overall is given up
 MAX_INPUT_BYTES = 64 << 20
 HEADER_TIMEOUT_S = 5.0      # a device that connects and sends no header is not waited for
 INPUT_TIMEOUT_S = 30.0      # no byte of the input for that long: the device is gone
@@ -52,10 +53,14 @@ def paced_kernel(seconds: float, real_fraction: float = 0.05) -> int:
     return rounds
 
 
-def recv_exact(conn: socket.socket, n: int) -> bytes:
+def recv_exact(conn: socket.socket, n: int, deadline: float | None = None) -> bytes:
+    """``n`` bytes; TimeoutError past ``deadline`` (time.monotonic) as well as per read,
+    so that a sender trickling its input cannot hold a task slot for ever."""
     view = bytearray(n)
     mv, got = memoryview(view), 0
     while got < n:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"input not complete in time ({got} of {n} bytes)")
         k = conn.recv_into(mv[got:], min(n - got, 1 << 20))
         if not k:
             raise ConnectionError("peer closed early")
@@ -69,7 +74,10 @@ def _line(conn, **reply) -> None:
 
 def parse_header(raw: bytes) -> tuple[int, float]:
     """(input bytes, edge seconds) of a task header; ValueError with the reason otherwise."""
-    head = json.loads(raw)
+    try:
+        head = json.loads(raw)
+    except RecursionError:
+        raise ValueError("the header nests too deep") from None
     if not isinstance(head, dict):
         raise ValueError("the header must be a JSON object")
     n, edge_s = head.get("bytes"), head.get("edge_s")
@@ -100,16 +108,28 @@ class EnergyEdgeWorker:
 
     def serve_forever(self) -> None:
         while True:
-            conn, _ = self.server.accept()
+            try:
+                conn, _ = self.server.accept()
+            except OSError as exc:          # e.g. out of file descriptors under a flood: go on
+                log.warning("accept failed: %s", exc)
+                time.sleep(0.1)
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if not self._take_slot():
-                threading.Thread(target=self._refuse, args=(conn,), daemon=True).start()
+                self._refuse(conn)          # at once, in this thread: a refusal costs no thread
                 continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+            try:
+                threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+            except RuntimeError as exc:     # no thread to be had: refuse, and free the slot
+                log.warning("no thread for a task: %s", exc)
+                with self._lock:
+                    self.active -= 1
+                self._refuse(conn)
 
     def _refuse(self, conn) -> None:
         with conn:
             try:
+                conn.settimeout(1.0)
                 _line(conn, ok=False, error="overloaded",
                       message=f"edge worker busy ({self.max_tasks} tasks at once); run it locally")
             except OSError:
@@ -130,7 +150,7 @@ class EnergyEdgeWorker:
                     return
                 _line(conn, ok=True)
                 conn.settimeout(INPUT_TIMEOUT_S)
-                recv_exact(conn, n)
+                recv_exact(conn, n, deadline=time.monotonic() + INPUT_TIMEOUT_S + n / MIN_INPUT_BPS)
                 received = time.time()
                 paced_kernel(edge_s)
                 _line(conn, ok=True, received=received, done=time.time())

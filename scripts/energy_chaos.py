@@ -32,6 +32,7 @@ import statistics
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,7 +48,10 @@ LEAD_S = 3.0          # into each event before the fault
 INFLIGHT_S = 0.15     # after a round's tasks start: uploads and edge holds are under way
 SETTLE_S = 5.0        # rounds after the fault is undone
 ROUND_LEAD_S = 1.0    # a round's tasks start this long after its decision (device processes start)
-EDGE_GONE = frozenset({"connect_failed", "connection_lost", "closed", "send_stalled", "no_reply"})
+# What a device reports as its edge being gone: a refused, reset or closed connection, as
+# a device of the SDN-CEP loop blames a node (docs/faults.md). A stalled send or a late
+# answer may be the device's own slow link: the view's port status and heartbeats judge those.
+EDGE_GONE = frozenset({"connect_failed", "connection_lost", "closed"})
 
 
 # -- the tables (pure: records and events in, rows out) ----------------------------
@@ -142,14 +146,15 @@ class Rounds:
     def run(self, event_id, round_no, copies=1, on_start=None):
         """One round; (records, tasks asked). ``on_start(start_at)`` is called once its
         tasks are scheduled (the fault is timed from it)."""
-        from runtime.energy_device import DecisionUnavailable
+        from runtime.energy_device import DecisionRefused, DecisionUnavailable
         from scripts.energy_live import EDGE, collect, decision, jobs_of, launch
         names = [d["name"] for d in self.payload["devices"]]
         try:
             reply, _info = decision(self.bed, {**self.payload, "unreachable": sorted(self.unreachable)})
-        except DecisionUnavailable as exc:
+        except (DecisionUnavailable, DecisionRefused) as exc:     # every task still gets its record
             now = time.time()
-            return [{"name": n, "mode": None, "ran": None, "status": "error", "error_code": "no_decision",
+            code = "no_decision" if isinstance(exc, DecisionUnavailable) else "decision_refused"
+            return [{"name": n, "mode": None, "ran": None, "status": "error", "error_code": code,
                      "error": str(exc), "retries": 0, "retry_reason": None, "started_at": now, "done_at": now,
                      "latency_s": None, "event": event_id, "round": round_no, "decided_at": now, "edge": None,
                      "why_local": None} for n in names], len(names)
@@ -171,7 +176,7 @@ class Rounds:
 
 def fire_burst(bed, payload, requests):
     """``requests`` decision requests at once, each retried as a device does; their outcome."""
-    from runtime.energy_device import DecisionUnavailable
+    from runtime.energy_device import DecisionRefused, DecisionUnavailable
     from scripts.energy_live import decision
 
     def one(_):
@@ -180,6 +185,8 @@ def fire_burst(bed, payload, requests):
             return info
         except DecisionUnavailable as exc:
             return {"attempts": len(exc.reasons), "failed": True, "reasons": exc.reasons}
+        except DecisionRefused as exc:
+            return {"attempts": 1, "failed": True, "reasons": [str(exc)]}
     with ThreadPoolExecutor(min(requests, 64)) as pool:
         infos = list(pool.map(one, range(requests)))
     return {"requests": requests, "first_try": sum(i["attempts"] == 1 and not i.get("failed") for i in infos),
@@ -301,7 +308,9 @@ def main(argv=None):
                 if fault != "controller-restart":      # (see schedule: restarts come last)
                     bed.wait_until(lambda: bed.view_complete(capacities=False), timeout=60, interval=0.5,
                                    what="the view back after the fault")
-    except TestbedError as exc:
+    except Exception as exc:  # noqa: BLE001 -- whatever stopped the run, the events so far are written
+        if not isinstance(exc, TestbedError):
+            traceback.print_exc()
         print(f"error: {exc}; the events so far are in {out}", file=sys.stderr)
         failed = True
     else:

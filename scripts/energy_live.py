@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))   # repo root, relative to this file
 
-from runtime.energy_device import DecisionUnavailable, ask_decision, http_post, run_task
+from runtime.energy_device import DecisionRefused, DecisionUnavailable, ask_decision, http_post, run_task
 from runtime.energy_worker import DEFAULT_PORT as WORKER_PORT
 from runtime.energy_worker import EnergyEdgeWorker, paced_kernel  # noqa: F401 - the local task kernel, used by tests
 
@@ -209,8 +209,8 @@ def orchestrate(ns) -> int:
                                              "lambda_t": float(lt[i]), "lambda_e": float(le[i])})
                 for rep in range(ns.repeats):
                     rows += run_schedule(bed, sub, reply, f"share-k{k}")
-        except DecisionUnavailable as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except (DecisionUnavailable, DecisionRefused) as exc:
+            print(f"error: the controller gave no decision: {exc}", file=sys.stderr)
             return 1
     with open(out / "live.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -134,17 +134,24 @@ def _decide_allowed(policy, inst: Instance, tab, allowed: list[int]):
     return x, d.repaired
 
 
+def validate(payload: Any, attachment: Mapping[str, str], policies: Mapping[str, Any]):
+    """(method, Instance, device names, AP names) of a request, every part of it checked
+    (its ``unreachable`` list too); RequestError / NotReady otherwise."""
+    method = payload.get("method", "dqn") if isinstance(payload, Mapping) else None
+    if method not in policies:
+        raise RequestError(f"method must be one of {sorted(policies)}, got {method!r}")
+    inst, names, aps = instance_of(payload, attachment)
+    reported_unreachable(payload)
+    return method, inst, names, aps
+
+
 def decide(payload: Mapping, attachment: Mapping[str, str], policies: Mapping[str, Any],
            edges: Sequence[EdgeServer] | None = None,
            reachable: Callable[[str, str], bool] | None = None) -> dict:
     """The decisions for a request. ``edges``/``reachable``: the view's edge servers and
     whether a device reaches one (agents.energy.edges.choose_edge); None: no view, the one
     edge server of the model is assumed up."""
-    method = payload.get("method", "dqn") if isinstance(payload, Mapping) else None
-    if method not in policies:
-        raise RequestError(f"method must be one of {sorted(policies)}, got {method!r}")
-    inst, names, aps = instance_of(payload, attachment)
-    reported_unreachable(payload)
+    method, inst, names, aps = validate(payload, attachment, policies)
     choice = None if edges is None else choose_edge(edges, names, reachable or (lambda _d, _e: True))
     blocked = {} if choice is None else choice.blocked
     t0 = time.perf_counter()

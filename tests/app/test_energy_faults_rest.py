@@ -74,3 +74,32 @@ def test_edge_servers_come_from_the_view_and_a_reported_one_is_held_down(monkeyp
     view.set_port_down(1, 2, True)
     [edge], _ = EnergyDecisionApp.edges(None, [])
     assert not edge.alive and edge.why_down == "its switch port is down"
+
+
+def test_a_bad_request_reporting_an_edge_unreachable_holds_nothing_down(monkeypatch):
+    import pytest
+    from ryu.base import app_manager
+
+    from agents.energy.service import RequestError
+    from controller.energy_rest import EnergyDecisionApp
+    view, now = GlobalView(), time.time()
+    view.add_switch(1, now, "a1")
+    _host(view, "d1", "device", 1, 1, now)
+    _host(view, "e1", "edge", 1, 2, now)
+    monkeypatch.setattr(app_manager, "lookup_service_brick",
+                        lambda name: SimpleNamespace(view=view) if name == "SdnCepController" else None)
+    app = SimpleNamespace(policies={"optimum": None}, attachment=lambda: EnergyDecisionApp.attachment(None),
+                          edges=lambda unreachable: EnergyDecisionApp.edges(None, unreachable))
+    with pytest.raises(RequestError):
+        EnergyDecisionApp.decide(app, {"method": "optimum", "devices": "nope", "unreachable": ["e1"]})
+    assert view.host_alive(view.host_by_name("e1"), time.time())
+
+
+def test_a_device_the_settled_view_does_not_know_is_bad_input():
+    from agents.energy.service import NotReady
+
+    def not_ready(_payload):
+        raise NotReady("device dx: the controller's view does not know where it is (yet)")
+    settled = SimpleNamespace(decide=not_ready, in_flight=0, started=time.monotonic() - 60)
+    reply = _post(settled, {})
+    assert reply.status_int == 400 and "check the device's name" in json.loads(reply.text)["error"]

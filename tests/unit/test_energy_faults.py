@@ -217,3 +217,83 @@ def test_the_chaos_rows_count_recovery_from_the_first_masked_decision_and_the_re
     assert row["lost"] == 1 and row["completed"] == 4 and row["retried"] == 1
     assert row["recovery_s"] == pytest.approx(2.5) and row["rejoin_s"] == pytest.approx(2.2)
     assert row["affected"] == 1 and row["affected_local"] == 1 and row["affected_worst_s"] == pytest.approx(1.0)
+
+
+def _edge_answering(lines):
+    """A fake edge worker on localhost that reads the header, then answers ``lines``."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            for line in lines:
+                conn.sendall(line)
+            time.sleep(1.0)
+    threading.Thread(target=serve, daemon=True).start()
+    return server, f"127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("answers", [[b"[1, 2]\n"], [b'{"ok": true}\n', b'{"ok": true}\n'],
+                                     [b'{"ok": true}\n', b'{"ok": true, "received": "x", "done": 1}\n']])
+def test_an_answer_that_is_not_the_workers_is_a_bad_reply_and_the_task_runs_locally(answers):
+    server, edge = _edge_answering(answers)
+    with server:
+        record = dev.run_task(_job(edge=edge, bytes=10), local=lambda s: None)
+    assert record["status"] == "ok" and record["ran"] == "local" and record["retry_reason"].startswith("bad_reply")
+
+
+def test_an_upload_slower_than_the_check_time_fails_at_the_check_time(monkeypatch):
+    server = socket.create_server(("127.0.0.1", 0))
+    conns = []
+
+    def trickle():                      # reads the header, then takes 64 kB every 0.2 s
+        conn, _ = server.accept()
+        conns.append(conn)
+        conn.recv(4096)
+        conn.sendall(b'{"ok": true}\n')
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        while True:
+            try:
+                if not conn.recv(65536):
+                    return
+            except OSError:
+                return
+            time.sleep(0.2)
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.time()
+    with pytest.raises(dev.EdgeFailure) as late:
+        dev.offload(f"127.0.0.1:{server.getsockname()[1]}", bytes(64 << 20), 0.0, 0.1, started)
+    assert late.value.code == "no_reply" and time.time() - started < dev.check_after(0.1) + dev.STALL_S
+    server.close()
+    for conn in conns:
+        conn.close()
+
+
+def test_any_5xx_is_retried_and_the_servers_retry_time_is_sane():
+    calls = []
+
+    def post(_payload):
+        calls.append(1)
+        if len(calls) < 3:
+            raise dev.Temporary("HTTP 500: internal error", dev.retry_wait(None))
+        return {"ok": True}
+    reply, info = dev.ask_decision(post, {}, sleep=lambda s: None)
+    assert reply == {"ok": True} and info["attempts"] == 3
+    for advised in (-5, float("nan"), True, "x", 1e9, None):
+        assert dev.FIRST_BACKOFF_S <= dev.retry_wait(advised) <= 1.2 * dev.MAX_BACKOFF_S
+
+
+def test_a_header_nested_too_deep_is_a_bad_request_not_a_crash():
+    from runtime.energy_worker import parse_header
+    with pytest.raises(ValueError, match="nests too deep"):
+        parse_header(b"[" * 4000)
+
+
+def test_an_input_trickling_in_is_given_up_at_its_deadline():
+    from runtime.energy_worker import recv_exact
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(b"xy")
+        with pytest.raises(TimeoutError, match="not complete in time"):
+            recv_exact(b, 10, deadline=time.monotonic() - 1)
