@@ -108,6 +108,15 @@ def paired(results, out, part, rows, keys, ms):
     write_csv(out / f"paired_vs_{part}.csv", results[f"paired_vs_{part}"])
 
 
+def welfare_tables(results, out, part, rows, key, ms):
+    """A welfare sweep's rows to welfare_vs_<part>.csv, its paired comparison, and its
+    mean per point (``results["welfare_vs_<part>"]``, returned)."""
+    write_csv(out / f"welfare_vs_{part}.csv", rows)
+    paired(results, out, part, rows, [key], ms)
+    results[f"welfare_vs_{part}"] = mean_table(rows, [key])
+    return results[f"welfare_vs_{part}"]
+
+
 def write_csv(path, rows):
     if not rows:
         return
@@ -377,9 +386,7 @@ def main(argv=None):
                     rows += r
                     if nj == sc["jobs"][-1] and seed == seeds[0]:
                         last_outs, last_world = outs, world
-            write_csv(out / "welfare_vs_jobs.csv", rows)
-            paired(results, out, "jobs", rows, ["n_jobs"], ms)
-            results["welfare_vs_jobs"] = mean_table(rows, ["n_jobs"])
+            welfare_tables(results, out, "jobs", rows, "n_jobs", ms)
             plot_lines(out / "fig_welfare_vs_jobs.png", results["welfare_vs_jobs"], "n_jobs",
                        f"{sc['servers']} edge servers + cloud, {base.slots} slots", "jobs")
         if "servers" in args.parts:
@@ -389,9 +396,7 @@ def main(argv=None):
                     r, _, _ = run_point(base.replace(servers=ns, jobs=sc["server_jobs"]), seed, ms, progress, task,
                                         {"servers": ns})
                     rows += r
-            write_csv(out / "welfare_vs_servers.csv", rows)
-            paired(results, out, "servers", rows, ["servers"], ms)
-            results["welfare_vs_servers"] = mean_table(rows, ["servers"])
+            welfare_tables(results, out, "servers", rows, "servers", ms)
             plot_lines(out / "fig_welfare_vs_servers.png", results["welfare_vs_servers"], "servers",
                        f"{sc['server_jobs']} jobs, {base.slots} slots", "edge servers")
         if "utility" in args.parts:
@@ -401,9 +406,7 @@ def main(argv=None):
                     r, _, _ = run_point(base.replace(jobs=sc["utility_jobs"], utility=kind), seed, ms, progress,
                                         task, {"utility": kind})
                     rows += r
-            write_csv(out / "welfare_vs_utility.csv", rows)
-            paired(results, out, "utility", rows, ["utility"], ms)
-            results["welfare_vs_utility"] = mean_table(rows, ["utility"])
+            welfare_tables(results, out, "utility", rows, "utility", ms)
         if "ratio" in args.parts:
             rows = competitive_ratio(ms, args.instances, config.prices, progress, task)
             write_csv(out / "competitive_ratio.csv", rows)

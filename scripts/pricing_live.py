@@ -220,28 +220,24 @@ class Driver:
                 self.log(f"job {jid}: its flows could not be removed now ({exc}); retried every second")
             self.deletes_due.add(jid)
 
+    def _job_flows(self, cookie, mask):
+        """("switch", flow line) of every flow whose cookie matches, on every switch."""
+        for sw in self.bed.spec.switches():
+            text = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", sw, f"cookie={cookie:#x}/{mask:#x}"],
+                                  capture_output=True, text=True, timeout=10, check=False).stdout
+            yield from ((sw, line.strip()) for line in text.splitlines() if "cookie=" in line)
+
     def job_packets(self, jid):
         """Packets counted by job ``jid``'s flows on every switch (their cookie)."""
         from controller.job_flows import JOB_COOKIE
-        total = 0
-        for sw in self.bed.spec.switches():
-            text = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", sw,
-                                   f"cookie={JOB_COOKIE | jid:#x}/-1"], capture_output=True, text=True,
-                                  timeout=10, check=False).stdout
-            total += sum(int(m) for m in re.findall(r"n_packets=(\d+)", text))
-        return total
+        return sum(int(m) for _sw, line in self._job_flows(JOB_COOKIE | jid, 0xFFFFFFFFFFFFFFFF)
+                   for m in re.findall(r"n_packets=(\d+)", line))
 
     def job_flows_left(self):
         """Flows of any job still on the switches, as "switch: flow" lines (none once every
         job's network is removed)."""
         from controller.job_flows import JOB_COOKIE, JOB_COOKIE_MASK
-        left = []
-        for sw in self.bed.spec.switches():
-            text = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", sw,
-                                   f"cookie={JOB_COOKIE:#x}/{JOB_COOKIE_MASK:#x}"], capture_output=True, text=True,
-                                  timeout=10, check=False).stdout
-            left += [f"{sw}: {line.strip()}" for line in text.splitlines() if "cookie=" in line]
-        return left
+        return [f"{sw}: {line}" for sw, line in self._job_flows(JOB_COOKIE, JOB_COOKIE_MASK)]
 
     # -- processes ---------------------------------------------------------------------
     def spawn_ps(self, lj, resume):
