@@ -3,6 +3,7 @@ real PS and worker processes on the testbed's hosts, their paths checked against
 controller's view and metered on the switches; a worker killed, a PS killed, a worker's
 host link down and the controller restarted, one each, while jobs train."""
 import json
+import math
 import subprocess
 
 from scripts.pricing_live import FAULTS, main
@@ -19,7 +20,9 @@ def test_jobs_train_on_metered_paths_and_survive_the_faults(tmp_path):
     distributed = [j for j in jobs if j.get("kind") == "distributed" and j["outcome"] == "finished"]
     assert distributed and all(j["job_packets"] > 0 for j in distributed if len(j["final_placement"]["workers"]) > 1)
     for job in (j for j in jobs if j["outcome"] == "finished"):
-        assert job["loss_last"] < 0.5 * job["loss_first"]                 # it trains
+        # it trains: below half the untrained model's loss, ln 10 (a job resumed from its PS's
+        # checkpoint starts its new workers' "first" losses already lower)
+        assert job["loss_last"] < 0.5 * math.log(10)
         assert job["pushes"] == job["minibatches"]                         # all its work, through the faults
         assert job["iteration_error"] < 0.2
         if not job["recoveries"] and not job["start_delay_s"]:
