@@ -12,7 +12,7 @@ import pytest
 from tests.system.conftest import leftovers
 from topologies.schedule import RateChange, ScheduleRunner
 from topologies.spec import TopologySpec
-from topologies.testbed import Testbed
+from topologies.testbed import Testbed, TestbedError
 
 WAN = ("c1", "g1")
 
@@ -43,11 +43,26 @@ def test_pingall_and_view_lists_everything_with_roles(bed):
 
 
 def test_declared_rates_are_measured(bed):
-    """Every switch link's measured capacity is near its shaped rate."""
+    """Every switch link's measured capacity comes near its shaped rate.
+
+    Polled: on a loaded 2-core machine the userspace datapath can carry a 200 Mbit/s
+    train below its rate for a while, and the estimator then holds that reading until
+    two later trains agree on the shaped rate.
+    """
     declared = {frozenset((a, b)): mbit for a, b, mbit, _ in bed.spec.links()}
-    for link in bed.rest("/sdncep/v1/links?kind=switch"):
-        mbit = declared[frozenset((link["src"], link["dst"]))]
-        assert link["capacity_mbps"] == pytest.approx(mbit, rel=0.25), link
+    last = {}
+
+    def all_near():
+        last["links"] = bed.rest("/sdncep/v1/links?kind=switch")
+        return all(link["capacity_mbps"] == pytest.approx(declared[frozenset((link["src"], link["dst"]))], rel=0.25)
+                   for link in last["links"])
+
+    try:
+        bed.wait_until(all_near, timeout=30, interval=0.5, what="every capacity within 25 % of its rate")
+    except TestbedError:
+        far = [(l["src"], l["dst"], l["capacity_mbps"]) for l in last["links"]
+               if l["capacity_mbps"] != pytest.approx(declared[frozenset((l["src"], l["dst"]))], rel=0.25)]
+        pytest.fail(f"capacities far from their shaped rates after 30 s: {far}")
 
 
 def _wait_capacity(bed, target_mbit, timeout):
