@@ -22,7 +22,8 @@ from ryu.lib.packet import arp, ether_types, ethernet, ipv4, packet, udp
 from ryu.ofproto import ofproto_v1_3
 from ryu.topology import event as topo_event
 
-from controller import heartbeat, plan_protocol, probe
+from controller import probe
+from protocol import heartbeat, plan_request
 from controller.config import ControllerConfig, register_options
 from controller.metrics import ControllerMetrics
 from controller.planner import Planner, PlanningError
@@ -137,7 +138,7 @@ class SdnCepController(app_manager.RyuApp):
                        [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         self._add_flow(dp, PRIORITY_MEASURE,
                        parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ip_proto=17,
-                                       udp_dst=plan_protocol.PLAN_PORT),
+                                       udp_dst=plan_request.PLAN_PORT),
                        [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         self._add_flow(dp, PRIORITY_MEASURE,
                        parser.OFPMatch(eth_type=probe.PROBE_ETHERTYPE, eth_dst=probe.MARKER_DST_MAC),
@@ -258,7 +259,7 @@ class SdnCepController(app_manager.RyuApp):
         if udp_seg is not None and udp_seg.dst_port == heartbeat.HEARTBEAT_PORT:
             self._heartbeat(pkt, eth.src, dp.id, in_port)
             return
-        if udp_seg is not None and udp_seg.dst_port == plan_protocol.PLAN_PORT:
+        if udp_seg is not None and udp_seg.dst_port == plan_request.PLAN_PORT:
             self._planning += 1
             hub.spawn(self._serve_plan_packet, dp, in_port, pkt, ev.timestamp, self._planning > MAX_CONCURRENT_PLANS)
             return
@@ -503,10 +504,10 @@ class SdnCepController(app_manager.RyuApp):
     def _answer_plan_packet(self, dp, in_port, pkt, received_at, overloaded):
         eth, ip, udp_seg = (pkt.get_protocol(p) for p in (ethernet.ethernet, ipv4.ipv4, udp.udp))
         try:
-            request = plan_protocol.decode_request(pkt.protocols[-1] if isinstance(pkt.protocols[-1], bytes) else b"")
+            request = plan_request.decode_request(pkt.protocols[-1] if isinstance(pkt.protocols[-1], bytes) else b"")
             if ip is None or request.device_ip != ip.src:
-                raise plan_protocol.PlanProtocolError("device_ip must be the request's source address")
-        except plan_protocol.PlanProtocolError as exc:
+                raise plan_request.PlanProtocolError("device_ip must be the request's source address")
+        except plan_request.PlanProtocolError as exc:
             self.metrics.decision_errors.labels("malformed").inc()
             LOG.warning("bad plan request from %s: %s", eth.src, exc)
             return
@@ -519,14 +520,14 @@ class SdnCepController(app_manager.RyuApp):
         else:
             reply = self.plan(request, received_at)
         try:
-            payload = plan_protocol.encode_reply(reply)
-        except plan_protocol.PlanProtocolError:
-            payload = plan_protocol.encode_reply({"task_id": request.task_id, "ok": False,
+            payload = plan_request.encode_reply(reply)
+        except plan_request.PlanProtocolError:
+            payload = plan_request.encode_reply({"task_id": request.task_id, "ok": False,
                                                   "error": "plan too large for one datagram; use REST"})
         frame = packet.Packet()
         frame.add_protocol(ethernet.ethernet(dst=eth.src, src=PLAN_SERVER_MAC, ethertype=ether_types.ETH_TYPE_IP))
         frame.add_protocol(ipv4.ipv4(src=PLAN_SERVER_IP, dst=ip.src, proto=17))
-        frame.add_protocol(udp.udp(src_port=plan_protocol.PLAN_PORT, dst_port=udp_seg.src_port))
+        frame.add_protocol(udp.udp(src_port=plan_request.PLAN_PORT, dst_port=udp_seg.src_port))
         frame.add_protocol(payload)
         frame.serialize()
         parser, ofp = dp.ofproto_parser, dp.ofproto

@@ -16,7 +16,8 @@ from ryu.app.wsgi import ControllerBase, route
 from ryu.lib import hub
 from webob import Response
 
-from controller import metrics, northbound, plan_protocol
+from controller import metrics, northbound
+from protocol import plan_request
 
 LOG = logging.getLogger(__name__)
 PREFIX = "/sdncep/v1"
@@ -145,8 +146,8 @@ class NorthboundController(ControllerBase):
         received_at = time.time()
         body = json_body(req)
         try:
-            request = plan_protocol.PlanRequest.from_mapping(body)
-        except (TypeError, plan_protocol.PlanProtocolError) as exc:
+            request = plan_request.PlanRequest.from_mapping(body)
+        except (TypeError, plan_request.PlanProtocolError) as exc:
             raise HttpError(400, f"bad plan request: {exc}") from None
         reply = self.app.plan(request, received_at)
         return Response(status=200 if reply["ok"] else 409, content_type="application/json",

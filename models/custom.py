@@ -53,7 +53,7 @@ from torch import nn
 
 from models.partitioned import PartitionedModel, Segment
 
-#: What ``runtime/wire.py`` carries in its 24-byte model field (``_MODEL_RE`` there).
+#: What ``protocol/wire.py`` carries in its 24-byte model field (``_MODEL_RE`` there).
 MODEL_NAME_RE = re.compile(r"^[a-z0-9_]{1,24}$")
 #: Environment variable naming plug-ins to load (comma-separated specs).
 PLUGINS_ENV = "SDNCEP_MODEL_PLUGINS"
@@ -594,7 +594,7 @@ def check_model(model: PartitionedModel, batch: int = 2, rtol: float = 1e-4,
       dimension in front (so a batch of ``batch`` works; a hard-coded batch of 1 fails);
     * split equivalence: ``run(run(x, 0, k), k, m) == run(x, 0, m)`` for every cut k;
     * each sample's output does not depend on the others in the batch;
-    * the wire format (``runtime/wire.py``) can carry every point's batch-1 tensor and
+    * the wire format (``protocol/wire.py``) can carry every point's batch-1 tensor and
       the model name (round trip of a TASK frame).
     """
     m = model.num_segments
@@ -631,7 +631,7 @@ def check_model(model: PartitionedModel, batch: int = 2, rtol: float = 1e-4,
 
 def _check_wire(model: PartitionedModel, acts: list[torch.Tensor]) -> None:
     try:
-        from runtime import wire
+        from protocol import wire
     except ImportError:      # models/ used without the runtime package
         return
     m = model.num_segments

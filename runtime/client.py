@@ -30,9 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
-from runtime import wire
-from runtime.plan import Plan, PlanError, parse_addr
-from runtime.wire import RESULT, TASK, Frame, FrameError, Limits, Stage
+from protocol import wire
+from protocol.task_plan import Plan, PlanError, parse_addr
+from protocol.wire import RESULT, TASK, Frame, FrameError, Limits, Stage
 
 log = logging.getLogger("runtime.client")
 

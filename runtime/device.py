@@ -5,7 +5,7 @@
 
 For every task it computes cheap image features, asks the controller for a plan
 with a UDP request that the access switch hands to the controller as a packet-in
-(controller.plan_protocol), sends the image along the returned hops with
+(protocol.plan_request), sends the image along the returned hops with
 runtime.client, and writes one record per task: the plan, its predicted latency
 and cost, the measured latency with its per-stage breakdown, and the controller's
 overhead. Every task ends with a result or an explicit error: none is dropped.
@@ -24,12 +24,12 @@ import uuid
 
 import numpy as np
 
-from controller.plan_protocol import (PLAN_PORT, PlanProtocolError, PlanRequest, decode_reply,
+from protocol.plan_request import (PLAN_PORT, PlanProtocolError, PlanRequest, decode_reply,
                                       encode_request)
 from runtime import retries
 from runtime.client import Client, arrival_times
 from runtime.images import DEFAULT_NAMES, load_images
-from runtime.plan import Hop, Plan, parse_addr
+from protocol.task_plan import Hop, Plan, parse_addr
 
 log = logging.getLogger("runtime.device")
 ARRIVALS = ("poisson", "fixed", "batch")

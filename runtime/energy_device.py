@@ -11,7 +11,7 @@ Every task ends with a record, and a fault is noticed promptly, as in the SDN-CE
   retried the same way. A 4xx is bad input: :class:`DecisionRefused` at once, never retried.
 - :func:`offload`: one task to the edge worker (runtime.energy_worker). A refused, reset
   or closed connection, a refusal (``overloaded``), a send with no progress for
-  ``STALL_S`` (the standard of runtime.wire.SendStalled), an input still not sent or no
+  ``STALL_S`` (the standard of protocol.wire.SendStalled), an input still not sent or no
   answer by the task's check time (``LATE_FACTOR`` x its model latency + ``LATE_SLACK_S``),
   or an answer that is not the worker's is an :class:`EdgeFailure`.
 - :func:`run_task`: an offloaded task whose edge fails runs on the device (which can

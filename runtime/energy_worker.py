@@ -13,7 +13,7 @@ One task per TCP connection:
 
 At most ``--max-tasks`` tasks are taken at once; beyond, a connection is refused with
 ``overloaded`` at once (the device then runs the task itself). With ``--heartbeat-ip`` the
-worker sends its host's heartbeats (topologies.host_agent), so that the controller's view
+worker sends its host's heartbeats (runtime.host_agent), so that the controller's view
 holds the edge server alive exactly while this worker runs.
 """
 from __future__ import annotations
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     worker = EnergyEdgeWorker(a.port, a.max_tasks)
     if a.heartbeat_ip:
-        from topologies.host_agent import CGROUP_ROOT, CgroupLoad, HostAgent
+        from runtime.host_agent import CGROUP_ROOT, CgroupLoad, HostAgent
         agent = HostAgent(a.name, "edge", a.heartbeat_ip, a.heartbeat_prefixlen,
                           load=CgroupLoad.of_this_process(tuple(a.cgroup_root) + (CGROUP_ROOT,)),
                           queue_len_fn=lambda: worker.active)

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from controller.plan_protocol import PlanProtocolError
+from protocol.plan_request import PlanProtocolError
 from runtime.client import OK
 
 log = logging.getLogger("runtime.device")
@@ -48,7 +48,7 @@ class SentTask:
     base: dict           # the record: task, plan, predictions (runtime.device)
     arrived: float       # when it arose (epoch s); its timeout counts from here
     x: object            # its input, kept for a retry
-    plan: object         # runtime.plan.Plan it was last sent on
+    plan: object         # protocol.task_plan.Plan it was last sent on
     predicted_s: float
     ids: list            # wire task ids of its copies
     check_at: float = 0.0

@@ -3,7 +3,7 @@
 Thread model (all daemon threads, every blocking call has a timeout):
 
 * one *accept* thread; one *connection* thread per accepted TCP connection (at most
-  ``max_connections``).  It reads frames with :func:`runtime.wire.read_frame` (header
+  ``max_connections``).  It reads frames with :func:`protocol.wire.read_frame` (header
   validated before the payload is allocated, payload charged to a byte budget) and puts
   TASKs on the bounded compute queue.  A malformed frame closes that connection only.
 * one *compute* thread: takes TASKs one at a time (so one CPU-bound inference at a
@@ -22,7 +22,7 @@ Thread model (all daemon threads, every blocking call has a timeout):
   longest without a frame (if that is over ``EVICT_IDLE_S``), so idle connections
   cannot lock new ones out.
 
-Each worker appends one :class:`runtime.wire.Stage` (receive start/end, compute
+Each worker appends one :class:`protocol.wire.Stage` (receive start/end, compute
 start/end, send start) to the frame's stamps, so the requester sees every stage.
 
 With a :class:`runtime.pacing.Pacer` the worker emulates a node of a given speed:
@@ -42,9 +42,9 @@ import threading
 import time
 from typing import Any, Callable
 
-from runtime import wire
+from protocol import wire
 from runtime.pacing import PaceStats
-from runtime.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage
+from protocol.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage
 
 log = logging.getLogger("runtime.worker")
 
@@ -638,7 +638,7 @@ class PacedLoad:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from runtime.plan import parse_addr
+    from protocol.task_plan import parse_addr
 
     p = argparse.ArgumentParser(prog="python -m runtime.worker", description=__doc__.split("\n")[0])
     p.add_argument("--listen", default="0.0.0.0:9000", help="HOST:PORT to listen on")
@@ -668,11 +668,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--heartbeat-role", choices=("edge", "cloud"),
                    help="also send this host's load to the SDN controller, with the task queue "
-                        "length as queue_len (topologies.host_agent in this process)")
+                        "length as queue_len (runtime.host_agent in this process)")
     p.add_argument("--heartbeat-ip", help="this host's IP (with --heartbeat-role)")
     p.add_argument("--heartbeat-prefixlen", type=int, default=8)
     p.add_argument("--cgroup-root", action="append", default=[],
-                   help="where the cgroup v1 hierarchy is mounted (see topologies.host_agent)")
+                   help="where the cgroup v1 hierarchy is mounted (see runtime.host_agent)")
     a = p.parse_args(argv)
     if a.heartbeat_role and not a.heartbeat_ip:
         p.error("--heartbeat-role needs --heartbeat-ip")
@@ -707,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         w.preload()
     w.start()
     if a.heartbeat_role:
-        from topologies.host_agent import CGROUP_ROOT, CgroupLoad, HostAgent
+        from runtime.host_agent import CGROUP_ROOT, CgroupLoad, HostAgent
 
         load = PacedLoad(w) if pacer else CgroupLoad.of_this_process(tuple(a.cgroup_root) + (CGROUP_ROOT,))
         agent = HostAgent(a.name, a.heartbeat_role, a.heartbeat_ip, a.heartbeat_prefixlen, load=load,

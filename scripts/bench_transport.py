@@ -35,9 +35,9 @@ try:
 except ImportError:  # run as a file from a checkout: make the repo root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from runtime import wire  # noqa: E402
-from runtime.plan import parse_addr  # noqa: E402
-from runtime.wire import RESULT, TASK, Frame, Stage, WireHop  # noqa: E402
+from protocol import wire  # noqa: E402
+from protocol.task_plan import parse_addr  # noqa: E402
+from protocol.wire import RESULT, TASK, Frame, Stage, WireHop  # noqa: E402
 
 MODEL = "bench"
 

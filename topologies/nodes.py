@@ -5,7 +5,7 @@
   hosts stalls on the userspace datapath otherwise), jumbo frames (``MTU``), and a
   clear refusal of delay/loss, which need the netem qdisc this kernel lacks.
 - ``EdgeCloudHost``: a CPULimitedHost whose CPU limit is given in cores and which
-  runs the heartbeat agent (topologies.host_agent) inside its own cgroup. A paced
+  runs the heartbeat agent (runtime.host_agent) inside its own cgroup. A paced
   host (topologies.spec: ``compute: paced``) has no CPU quota: its worker runs the
   real layers at full speed and holds each result for the emulated node's time.
 """
@@ -171,7 +171,7 @@ class EdgeCloudHost(CPULimitedHost):
         return f"/proc/{os.getpid()}/root/sys/fs/cgroup"
 
     def _agent_command(self, interval=0.5):
-        command = [sys.executable, "-m", "topologies.host_agent", "--name", self.name, "--role", self.role,
+        command = [sys.executable, "-m", "runtime.host_agent", "--name", self.name, "--role", self.role,
                    "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
                    "--interval", str(interval), "--cgroup-root", self._cgroup_root()]
         return command + (["--cpu-share", str(self.pace)] if self.pace is not None else [])

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from runtime.wire import FrameError
+from protocol.wire import FrameError
 
 from .training import ParameterServer, digits, init_params, loss_grad, run_worker
 

@@ -3,7 +3,7 @@
 The live mode of issue 15 (agents.pricing.live_node, scripts/pricing_live.py): a softmax
 regression on scikit-learn's digits (shipped with the package), workers that compute the
 gradient of one mini-batch of their chunk, push it to the parameter server in a TASK frame
-(``runtime.wire``: struct-encoded, never pickle) and get the new parameters back in a
+(``protocol.wire``: struct-encoded, never pickle) and get the new parameters back in a
 RESULT frame.  Compute is paced: a worker holds each gradient until the job's modelled
 compute time per mini-batch has passed (as ``runtime.pacing`` does for inference), so the
 measured iteration time can be compared with the model's ``tau = compute + 2 g / b``.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.wire import (
+from protocol.wire import (
     RESULT,
     TASK,
     Frame,

@@ -6,7 +6,8 @@ from ryu.controller import ofp_event
 from ryu.controller.handler import MAIN_DISPATCHER
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
-from controller import heartbeat, probe
+from controller import probe
+from protocol import heartbeat
 from controller.app import FORWARD_COOKIE, PRIORITY_FORWARD
 from controller.probe import LinkKey
 from tests.app.conftest import FakeDatapath, frame
@@ -202,16 +203,17 @@ def test_a_port_that_goes_down_takes_its_host_out_at_once(app):
 
 
 def _plan_packet_in(app, dp, task_id):
-    from controller import plan_protocol
-    payload = plan_protocol.encode_request(plan_protocol.PlanRequest(task_id, "alexnet", "only-cloud", "10.0.0.1"))
-    data = frame(D1_MAC, "ff:ff:ff:ff:ff:ff", 0x0800, payload, ip_src="10.0.0.1", udp_dst=plan_protocol.PLAN_PORT)
+    from protocol import plan_request
+    payload = plan_request.encode_request(plan_request.PlanRequest(task_id, "alexnet", "only-cloud", "10.0.0.1"))
+    data = frame(D1_MAC, "ff:ff:ff:ff:ff:ff", 0x0800, payload, ip_src="10.0.0.1", udp_dst=plan_request.PLAN_PORT)
     msg = parser.OFPPacketIn(dp, buffer_id=0xFFFFFFFF, total_len=len(data), reason=0, table_id=0,
                              cookie=0, match=parser.OFPMatch(in_port=3), data=data)
     return ofp_event.EventOFPPacketIn(msg)
 
 
 def test_plan_requests_beyond_the_concurrency_bound_are_told_overloaded(app, monkeypatch):
-    from controller import app as app_module, plan_protocol
+    from controller import app as app_module
+    from protocol import plan_request
     spawned = []
     monkeypatch.setattr(app_module.hub, "spawn", lambda fn, *args: spawned.append((fn, args)))
     dp = connect(app, 1)
@@ -221,7 +223,7 @@ def test_plan_requests_beyond_the_concurrency_bound_are_told_overloaded(app, mon
     assert flags == [False] * app_module.MAX_CONCURRENT_PLANS + [True, True]
     fn, args = spawned[-1]
     fn(*args)                                                     # the last one is answered at once
-    reply = plan_protocol.decode_reply(bytes(dp.of_type(parser.OFPPacketOut)[-1].data)[42:])
+    reply = plan_request.decode_reply(bytes(dp.of_type(parser.OFPPacketOut)[-1].data)[42:])
     assert reply["ok"] is False and "overloaded" in reply["error"] and reply["retry_after_s"] > 0
     assert app._planning == app_module.MAX_CONCURRENT_PLANS + 1
     assert app.metrics.registry.get_sample_value("sdncep_decision_errors_total", {"reason": "overloaded"}) == 1

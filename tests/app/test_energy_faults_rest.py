@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from webob.request import Request
 
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 from controller.view import GlobalView
 
 

@@ -7,8 +7,8 @@ from ryu.controller.handler import DEAD_DISPATCHER
 from webob.request import Request
 
 from agents.cost import Plan
-from controller.heartbeat import Heartbeat
-from controller.plan_protocol import PlanRequest
+from protocol.heartbeat import Heartbeat
+from protocol.plan_request import PlanRequest
 from controller.probe import LinkKey
 from controller.view import HEARTBEAT_STALE_AFTER
 from tests.app.test_controller_app import connect, heartbeat_frame, packet_in

@@ -3,7 +3,7 @@
 import pytest
 from ryu import cfg
 
-from controller.plan_protocol import PlanRequest
+from protocol.plan_request import PlanRequest
 from tests import plugin_policy
 from tests.app.conftest import make_app
 from tests.app.test_metrics_app import _planning_view

@@ -12,7 +12,7 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 from webob.request import Request
 
 from controller import pricing_rest  # before the app fixture parses Ryu's options
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 from controller.job_flows import JOB_COOKIE
 from controller.probe import LinkKey
 from controller.rest import VERBS

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webob.request import Request
 
-from controller.plan_protocol import PlanRequest
+from protocol.plan_request import PlanRequest
 from controller.rest import VERBS
 from tests.app.conftest import make_app
 from tests.app.test_metrics_app import _planning_view

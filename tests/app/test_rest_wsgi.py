@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 from webob.request import Request
 
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 
 
 def get(app, path):

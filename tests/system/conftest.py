@@ -30,7 +30,7 @@ def leftovers():
                   if "-eth" in line]
     bridges = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True,
                              text=True).stdout.split() if os.path.exists("/var/run/openvswitch/db.sock") else []
-    procs = subprocess.run(["pgrep", "-af", "ryu-manager|topologies.host_agent|runtime.worker"], capture_output=True,
+    procs = subprocess.run(["pgrep", "-af", "ryu-manager|runtime.host_agent|runtime.worker"], capture_output=True,
                            text=True).stdout.splitlines()
     return {"interfaces": interfaces, "bridges": bridges,
             "processes": [p for p in procs if "pgrep" not in p]}

@@ -12,7 +12,7 @@ from agents.config import CostConfig
 from agents.decision import FALLBACK_POLICY, NodeState, Snapshot, Task, decide, view_from_snapshot
 from agents.dqn import PerModelPolicy
 from agents.features import SlotError, action_mask, edge_slots, observe, slot_names
-from controller.plan_protocol import PlanRequest
+from protocol.plan_request import PlanRequest
 from controller.planner import Planner, PlanningError
 from tests.unit.test_world_parity import heartbeats, measured_view
 from topologies.spec import TopologySpec

@@ -13,7 +13,7 @@ import pytest
 
 from runtime import client as client_mod
 from runtime.client import Client, arrival_times, run_workload, summarize, write_records
-from runtime.plan import Hop, Plan, PlanError, parse_addr, split_plan
+from protocol.task_plan import Hop, Plan, PlanError, parse_addr, split_plan
 from runtime.testing import TINY_NAME, tiny_factory
 from runtime.worker import Worker
 

@@ -432,7 +432,7 @@ def test_workers_serve_the_model_split_over_the_wire(checked):
     """Two in-process workers (default model factory = build_model) run tinycnn cut at
     point 3; the result equals a local run: the wire carries its tensors."""
     from runtime.client import Client
-    from runtime.plan import split_plan
+    from protocol.task_plan import split_plan
     from runtime.worker import Worker
 
     m = build_model("tinycnn")

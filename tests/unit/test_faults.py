@@ -4,7 +4,7 @@ planned anew, unmeasured links are a conservative guess, and transfers over a fa
 link are routed around it."""
 import pytest
 
-from controller.plan_protocol import PlanProtocolError, PlanRequest
+from protocol.plan_request import PlanProtocolError, PlanRequest
 from controller.planner import Planner, PlanningError
 from controller.routing import ActiveTransfers, plan_transfer
 from controller.view import GlobalView

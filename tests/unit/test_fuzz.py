@@ -13,11 +13,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime import wire
+from protocol import wire
 from runtime.client import Client
-from runtime.plan import Hop, Plan
+from protocol.task_plan import Hop, Plan
 from runtime.testing import TINY_NAME, tiny_factory
-from runtime.wire import TASK, Frame, FrameError, Limits, Stage, WireHop
+from protocol.wire import TASK, Frame, FrameError, Limits, Stage, WireHop
 from runtime.worker import Worker
 
 SCALE = int(os.environ.get("SDNCEP_FUZZ_SCALE", "1"))   # tests/app/test_rest_fuzz.py: the full run

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from controller.heartbeat import MAGIC, Heartbeat, HeartbeatError, decode, encode
+from protocol.heartbeat import MAGIC, Heartbeat, HeartbeatError, decode, encode
 
 GOOD = dict(name="e1", role="edge", ip="10.0.0.4", seq=3, cpu_share=0.5, busy=0.25,
             queue_len=1, mem_free_bytes=1 << 30)

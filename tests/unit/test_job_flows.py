@@ -1,6 +1,6 @@
 import pytest
 
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 from controller.job_flows import (
     JOB_COOKIE,
     JOB_IDLE_TIMEOUT_S,

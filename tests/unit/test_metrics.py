@@ -1,7 +1,7 @@
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.calibration import ProfileStore
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 from controller.metrics import ControllerMetrics, fallback_reason
 from controller.probe import LinkKey
 from controller.view import HEARTBEAT_STALE_AFTER, GlobalView

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from controller import northbound
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 from controller.view import GlobalView
 
 

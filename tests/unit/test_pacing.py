@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from agents.calibration import ProfileStore
-from controller.heartbeat import PACING_FIELDS, Heartbeat, HeartbeatError, decode, encode
+from protocol.heartbeat import PACING_FIELDS, Heartbeat, HeartbeatError, decode, encode
 from runtime.client import Client
 from runtime.pacing import Pacer, PaceStats, PacingError, parse_speed
-from runtime.plan import Hop, Plan
+from protocol.task_plan import Hop, Plan
 from runtime.testing import TINY_NAME, TinyModel
 from runtime.worker import Worker
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from controller.plan_protocol import (MAGIC, PlanProtocolError, PlanRequest, decode_reply, decode_request,
+from protocol.plan_request import (MAGIC, PlanProtocolError, PlanRequest, decode_reply, decode_request,
                                       encode_reply, encode_request)
 
 

@@ -3,8 +3,8 @@
 import pytest
 
 from agents.world import World
-from controller.heartbeat import Heartbeat
-from controller.plan_protocol import PlanRequest
+from protocol.heartbeat import Heartbeat
+from protocol.plan_request import PlanRequest
 from controller.planner import Planner, PlanningError
 from controller.probe import LinkKey
 from controller.rates import PortRate

@@ -14,7 +14,7 @@ from agents.pricing.training import (
     loss_grad,
     run_worker,
 )
-from runtime.wire import FrameError
+from protocol.wire import FrameError
 
 
 def test_gradient_matches_finite_differences():

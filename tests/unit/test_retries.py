@@ -8,7 +8,7 @@ import pytest
 
 from runtime import retries
 from runtime.client import FAILED, OK, TaskResult
-from runtime.plan import Hop, Plan
+from protocol.task_plan import Hop, Plan
 
 EDGE = Plan("alexnet", (Hop("10.0.0.3", 9000, 0, 5), Hop("10.0.0.6", 9000, 5, 11)))
 CLOUD = Plan("alexnet", (Hop("10.0.0.6", 9000, 0, 11),))
@@ -178,7 +178,7 @@ def test_a_task_is_looked_into_after_its_predicted_time_and_some_slack(predicted
 def test_the_plan_channel_answers_with_the_reply_to_this_attempt_and_waits_out_refusals():
     import socket
 
-    from controller.plan_protocol import PLAN_PORT, PlanRequest, decode_request, encode_reply
+    from protocol.plan_request import PLAN_PORT, PlanRequest, decode_request, encode_reply
     from runtime.device import MIN_RETRY_AFTER_S, PlanChannel
 
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -1,6 +1,6 @@
 import pytest
 
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 from controller.probe import LinkKey
 from controller.routing import PRIORITY_TRANSFER, RoutingError, plan_transfer
 from controller.view import GlobalView

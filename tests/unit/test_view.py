@@ -2,7 +2,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from controller.heartbeat import Heartbeat
+from protocol.heartbeat import Heartbeat
 from controller.probe import LinkKey
 from controller.rates import PortRate
 from controller.view import GlobalView

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime import wire
-from runtime.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage, WireHop
+from protocol import wire
+from protocol.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage, WireHop
 
 HOPS = (WireHop("10.0.0.3", 9000, 0, 4), WireHop("10.0.0.9", 9001, 4, 11))
 REPLY = ("10.0.0.1", 45000)

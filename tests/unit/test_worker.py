@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from runtime.client import Client
-from runtime.plan import Hop, Plan, split_plan
+from protocol.task_plan import Hop, Plan, split_plan
 from runtime.testing import TINY_NAME, TinyModel, tiny_factory
 from runtime.worker import Worker
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from runtime import worker as worker_module
 from runtime.client import Client
-from runtime.plan import Hop, Plan
+from protocol.task_plan import Hop, Plan
 from runtime.testing import TINY_NAME, tiny_factory
 from runtime.worker import Worker
 from tests.unit.test_fuzz import valid_task

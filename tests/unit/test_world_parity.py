@@ -17,8 +17,8 @@ from agents.calibration import ProfileStore
 from agents.config import CostConfig
 from agents.decision import Task, decide
 from agents.simulator import Simulator
-from controller.heartbeat import Heartbeat
-from controller.plan_protocol import PlanRequest
+from protocol.heartbeat import Heartbeat
+from protocol.plan_request import PlanRequest
 from controller.planner import Planner
 from controller.probe import LinkKey
 from controller.view import GlobalView

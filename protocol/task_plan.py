@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Sequence
 
-from runtime import wire
+from protocol import wire
 
 
 class PlanError(ValueError):

@@ -1,8 +1,8 @@
 """Host agent: reports this Mininet host's load to the controller via heartbeats.
 
-    python -m topologies.host_agent --name e1 --role edge --ip 10.0.0.3
+    python -m runtime.host_agent --name e1 --role edge --ip 10.0.0.3
 
-Every ``--interval`` seconds it broadcasts a heartbeat datagram (controller.heartbeat)
+Every ``--interval`` seconds it broadcasts a heartbeat datagram (protocol.heartbeat)
 on the host's subnet; the access switch hands it to the controller as a packet-in.
 Load comes from the host's own cgroup (Mininet's CPULimitedHost): its CPU quota
 (cores), the fraction of that quota used since the last report, and the number of
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from controller.heartbeat import HEARTBEAT_PORT, Heartbeat, encode
+from protocol.heartbeat import HEARTBEAT_PORT, Heartbeat, encode
 
 LOG = logging.getLogger("sdncep.host_agent")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -114,7 +114,7 @@ def mem_available_bytes():
 class HostAgent:
     def __init__(self, name, role, ip, prefixlen=8, interval=0.5, load=None, queue_len_fn=None, pacing_fn=None):
         """``load`` defaults to this process's own cgroup; see CgroupLoad. ``pacing_fn``
-        gives a paced worker's fidelity counters (controller.heartbeat.PACING_FIELDS)."""
+        gives a paced worker's fidelity counters (protocol.heartbeat.PACING_FIELDS)."""
         self.name, self.role, self.ip, self.interval = name, role, ip, interval
         self.pacing_fn = pacing_fn
         self.broadcast = str(ipaddress.ip_interface(f"{ip}/{prefixlen}").network.broadcast_address)
