@@ -3,10 +3,10 @@
     ryu-manager --observe-links controller.app [--config-file sdncep.conf]
 
 This module is the only one (with controller.rest) that imports Ryu. It hands
-events to the pure parts: ``GlobalView`` (state), ``PortRateTracker`` (counters to
-rates), ``CapacityProber`` (packet trains), ``heartbeat`` (node load) and
-``Planner`` (plan requests -> plans and transfer rules), and turns their answers
-into OpenFlow messages.
+events to the pure parts: ``GlobalView`` (state), ``Forwarder`` (flows and floods),
+``PortRateTracker`` (counters to rates), ``CapacityProber`` (packet trains),
+``heartbeat`` (node load) and ``Planner`` (plan requests -> plans and transfer
+rules), and turns their answers into OpenFlow messages.
 """
 
 import logging
@@ -25,6 +25,7 @@ from ryu.topology import event as topo_event
 from controller import probe
 from protocol import heartbeat, plan_request
 from controller.config import ControllerConfig, register_options
+from controller.forwarding import Forwarder
 from controller.metrics import ControllerMetrics
 from controller.planner import Planner, PlanningError
 from controller.rates import PortRateTracker, PortSample
@@ -38,7 +39,6 @@ PRIORITY_MISS = 0
 PRIORITY_FORWARD = 10
 PRIORITY_MEASURE = 100
 FORWARD_COOKIE = 0x5DCE0001
-FLOOD_DEDUP_WINDOW = 0.5
 BARRIER_TIMEOUT = 1.0
 # Plan requests served at once (each a green thread); beyond, a request is answered
 # "overloaded" at once with a retry time, rather than queued without bound.
@@ -61,6 +61,7 @@ class SdnCepController(app_manager.RyuApp):
         self.config = ControllerConfig.from_oslo(cfg.CONF.sdncep)
         self.clock = time.time
         self.view = GlobalView(unmeasured_bps=self.config.unmeasured_link_mbit * 1e6)
+        self.forwarder = Forwarder(self.view)
         self.rates = PortRateTracker()
         self.prober = probe.CapacityProber(target_duration=self.config.probe_duration)
         self.capacities = probe.CapacityEstimator()
@@ -68,8 +69,6 @@ class SdnCepController(app_manager.RyuApp):
                                                   max(self.config.probe_max_interval, self.config.probe_interval))
         self.datapaths = {}
         self._port_names = {}
-        self._flooded = {}
-        self._forwarding_version = None
         self._bad_heartbeats = 0
         self._barriers = {}
         self._planning = 0
@@ -302,49 +301,37 @@ class SdnCepController(app_manager.RyuApp):
 
     # -- forwarding -------------------------------------------------------------
     def _forward(self, dp, msg, in_port, dst_mac):
-        ofp, parser = dp.ofproto, dp.ofproto_parser
         self._flush_forwarding_if_topology_changed()
-        location = self.view.host_location(dst_mac)
-        if location is None:
+        route = self.forwarder.unicast(dp.id, dst_mac)
+        if route is None:
             self._flood(dp, msg, in_port)
             return
-        dst_dpid, dst_port = location
-        hops = self.view.next_hops_towards(dst_dpid)
-        hops[dst_dpid] = dst_port
-        for dpid, port in hops.items():
-            other = self.datapaths.get(dpid)
+        for flow in route.flows:
+            other = self.datapaths.get(flow.dpid)
             if other is not None:
-                self._add_flow(other, PRIORITY_FORWARD, other.ofproto_parser.OFPMatch(eth_dst=dst_mac),
-                               [other.ofproto_parser.OFPActionOutput(port)],
+                parser = other.ofproto_parser
+                self._add_flow(other, PRIORITY_FORWARD, parser.OFPMatch(eth_dst=flow.eth_dst),
+                               [parser.OFPActionOutput(flow.out_port)],
                                idle_timeout=self.config.forward_idle_timeout, cookie=FORWARD_COOKIE)
-        out_port = hops.get(dp.id)
-        if out_port is None:
-            return
-        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
-                                        actions=[parser.OFPActionOutput(out_port)], data=msg.data))
+        if route.out_port is not None:
+            self._packet_out(dp, msg, in_port, [route.out_port])
 
     def _flood(self, dp, msg, in_port):
-        """Flood on a spanning tree; each switch floods a given frame once per window."""
-        now = self.clock()
-        key = (dp.id, hash(bytes(msg.data)))
-        if now - self._flooded.get(key, -FLOOD_DEDUP_WINDOW) < FLOOD_DEDUP_WINDOW:
-            return
-        self._flooded[key] = now
-        if len(self._flooded) > 10000:
-            self._flooded = {k: t for k, t in self._flooded.items() if now - t < FLOOD_DEDUP_WINDOW}
-        ports = [p.port_no for p in dp.ports.values()
-                 if p.port_no != in_port and p.port_no <= dp.ofproto.OFPP_MAX]
+        ports = [p.port_no for p in dp.ports.values() if p.port_no <= dp.ofproto.OFPP_MAX]
+        out_ports = self.forwarder.flood_ports(dp.id, in_port, ports, bytes(msg.data), self.clock())
+        if out_ports:
+            self._packet_out(dp, msg, in_port, out_ports)
+
+    @staticmethod
+    def _packet_out(dp, msg, in_port, ports):
         parser = dp.ofproto_parser
-        actions = [parser.OFPActionOutput(p) for p in self.view.flood_ports(dp.id, ports)]
-        if actions:
-            dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=dp.ofproto.OFP_NO_BUFFER,
-                                            in_port=in_port, actions=actions, data=msg.data))
+        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=dp.ofproto.OFP_NO_BUFFER, in_port=in_port,
+                                        actions=[parser.OFPActionOutput(p) for p in ports], data=msg.data))
 
     def _flush_forwarding_if_topology_changed(self):
         """Paths are recomputed lazily: forget installed ones when the topology moved."""
-        if self._forwarding_version == self.view.topology_version:
+        if not self.forwarder.topology_changed():
             return
-        self._forwarding_version = self.view.topology_version
         for dp in self.datapaths.values():
             ofp, parser = dp.ofproto, dp.ofproto_parser
             dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,

@@ -12,6 +12,8 @@ In a ``--config-file`` they live in the ``[sdncep]`` section, e.g.::
 
 from dataclasses import dataclass, fields
 
+from agents.config import ConfigError  # one error type for every refused setting
+
 HELP = {
     "poll_interval": "seconds between port-stats requests to every switch",
     "probe_interval": "shortest interval between capacity probes of one switch link, seconds (0 disables "
@@ -40,10 +42,6 @@ HELP = {
     "agent_top_k": "sdn-cep: the cost model picks among the DQN's k best actions (1: the DQN alone; "
                    "above 1 the DQN alone is also served as sdn-cep-dqn)",
 }
-
-
-class ConfigError(ValueError):
-    """A setting is out of range."""
 
 
 @dataclass(frozen=True)

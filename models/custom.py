@@ -638,8 +638,8 @@ def _check_wire(model: PartitionedModel, acts: list[torch.Tensor]) -> None:
     if m > 0xFFFF:
         raise ModelCheckError(f"{model.name}: {m} segments; the wire format's points are u16")
     for k, t in enumerate(acts[:-1]):
-        hops = (wire.WireHop("127.0.0.1", 1, 0, k), wire.WireHop("127.0.0.1", 2, k, m)) if k else \
-            (wire.WireHop("127.0.0.1", 2, 0, m),)
+        hops = (wire.Hop("127.0.0.1", 1, 0, k), wire.Hop("127.0.0.1", 2, k, m)) if k else \
+            (wire.Hop("127.0.0.1", 2, 0, m),)
         frame = wire.Frame(msg_type=wire.TASK, task_id=bytes(16), model=model.name, cut=k,
                            hop_index=len(hops) - 1, hops=hops, reply_to=("127.0.0.1", 3))
         try:

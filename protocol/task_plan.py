@@ -14,27 +14,13 @@ import dataclasses
 from typing import Iterable, Sequence
 
 from protocol import wire
+from protocol.wire import Hop
+
+__all__ = ("Hop", "Plan", "PlanError", "parse_addr", "split_plan")
 
 
 class PlanError(ValueError):
     """A plan is malformed or does not fit the model."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Hop:
-    """One worker of a plan: ``host:port`` runs partition points ``start``..``end``."""
-
-    host: str
-    port: int
-    start: int
-    end: int
-
-    @property
-    def addr(self) -> tuple[str, int]:
-        return (self.host, self.port)
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}:{self.start}-{self.end}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,12 +65,12 @@ class Plan:
             raise PlanError(f"last hop ends at {self.hops[-1].end}, model has {num_segments} segments")
         return self
 
-    def to_wire(self) -> tuple[wire.WireHop, ...]:
-        return tuple(wire.WireHop(h.host, h.port, h.start, h.end) for h in self.hops)
+    def to_wire(self) -> tuple[Hop, ...]:
+        return self.hops
 
     @classmethod
-    def from_wire(cls, model: str, hops: Sequence[wire.WireHop]) -> "Plan":
-        return cls(model, tuple(Hop(h.host, h.port, h.start, h.end) for h in hops))
+    def from_wire(cls, model: str, hops: Sequence[Hop]) -> "Plan":
+        return cls(model, tuple(hops))
 
     @classmethod
     def parse(cls, model: str, spec: str, num_segments: int | None = None,

@@ -144,13 +144,21 @@ DEFAULT_LIMITS = Limits()
 
 
 @dataclasses.dataclass(frozen=True)
-class WireHop:
-    """One hop of the plan as carried on the wire: run points ``start``..``end``."""
+class Hop:
+    """One worker of a plan: ``host:port`` runs partition points ``start``..``end``
+    (the one hop type: frames carry it, protocol.task_plan.Plan holds it)."""
 
     host: str
     port: int
     start: int
     end: int
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}:{self.start}-{self.end}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +204,7 @@ class Frame:
     model: str
     cut: int
     hop_index: int
-    hops: tuple[WireHop, ...]
+    hops: tuple[Hop, ...]
     reply_to: tuple[str, int]
     stamps: tuple[Stage, ...] = ()
     dtype: int = NO_TENSOR
@@ -226,7 +234,7 @@ class Frame:
         return torch.from_numpy(arr)
 
     @property
-    def hop(self) -> WireHop:
+    def hop(self) -> Hop:
         return self.hops[self.hop_index]
 
 
@@ -262,7 +270,7 @@ def _enc_host(host: str) -> bytes:
     return bytes([len(raw)]) + raw
 
 
-def _enc_plan(reply_to: tuple[str, int], hops: Sequence[WireHop]) -> bytes:
+def _enc_plan(reply_to: tuple[str, int], hops: Sequence[Hop]) -> bytes:
     out = [_enc_host(reply_to[0]), _PORT.pack(int(reply_to[1]))]
     for h in hops:
         out.append(_enc_host(h.host))
@@ -483,7 +491,7 @@ def _dec_host(buf: bytes, off: int) -> tuple[str, int]:
     return host, off + 1 + n
 
 
-def _dec_plan(buf: bytes, n_hops: int) -> tuple[tuple[str, int], tuple[WireHop, ...]]:
+def _dec_plan(buf: bytes, n_hops: int) -> tuple[tuple[str, int], tuple[Hop, ...]]:
     host, off = _dec_host(buf, 0)
     if off + 2 > len(buf):
         raise FrameError("bad_plan", "reply port missing")
@@ -500,7 +508,7 @@ def _dec_plan(buf: bytes, n_hops: int) -> tuple[tuple[str, int], tuple[WireHop, 
             raise FrameError("bad_plan", f"hop range {s}..{e}")
         if hops and hops[-1].end != s:
             raise FrameError("bad_plan", "hops not contiguous")
-        hops.append(WireHop(h, p, s, e))
+        hops.append(Hop(h, p, s, e))
     if off != len(buf):
         raise FrameError("bad_plan", "trailing bytes in plan")
     return (host, port), tuple(hops)

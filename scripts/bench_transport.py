@@ -37,7 +37,7 @@ except ImportError:  # run as a file from a checkout: make the repo root importa
 
 from protocol import wire  # noqa: E402
 from protocol.task_plan import parse_addr  # noqa: E402
-from protocol.wire import RESULT, TASK, Frame, Stage, WireHop  # noqa: E402
+from protocol.wire import RESULT, TASK, Frame, Hop, Stage  # noqa: E402
 
 MODEL = "bench"
 
@@ -95,7 +95,7 @@ def measure(addr: tuple[str, int], sizes: list[int], repeats: int, bandwidth_bps
     sock = socket.create_connection(addr, timeout=10)
     _set_bufs(sock, sockbuf_kib)
     wire.tune_socket(sock)
-    hop = (WireHop(addr[0], addr[1], 0, 1),)
+    hop = (Hop(addr[0], addr[1], 0, 1),)
     rows = []
     try:
         for size in sizes:

@@ -23,7 +23,7 @@ from protocol.wire import (
     TASK,
     Frame,
     FrameError,
-    WireHop,
+    Hop,
     new_task_id,
     read_frame,
     send_frame,
@@ -184,7 +184,7 @@ def run_worker(ps: tuple[str, int], X: np.ndarray, y: np.ndarray, iterations: in
     Raises OSError (or FrameError) if the PS is lost: no progress for ``STALL_S``."""
     rng = np.random.default_rng(seed)
     log = WorkerLog()
-    hop = (WireHop(ps[0], ps[1], 0, 1),)                     # one step: gradient in, parameters out
+    hop = (Hop(ps[0], ps[1], 0, 1),)                     # one step: gradient in, parameters out
     deadline = time.monotonic() + connect_wait
     while True:
         try:

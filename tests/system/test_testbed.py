@@ -88,11 +88,19 @@ def test_schedule_change_is_measured_within_5s(bed, record_property):
     print("time to measure a rate change:", seen)
 
 
+def _wait_listening(bed, host, port):
+    def listening():
+        out, _ = host.popen(["ss", "-ltnH", f"sport = :{port}"]).communicate(timeout=5)
+        return f":{port}" in out.decode()
+
+    bed.wait_until(listening, timeout=10, interval=0.05, what=f"iperf3 listening on {host.name}:{port}")
+
+
 def test_utilisation_agrees_with_iperf3(bed):
     d1, cloud = bed.net["d1"], bed.net["cloud"]
     server = cloud.popen(["iperf3", "-s", "-1", "-p", "5201"])
     try:
-        time.sleep(0.5)
+        _wait_listening(bed, cloud, 5201)
         client = d1.popen(["iperf3", "-c", cloud.IP(), "-p", "5201", "-u", "-b", "20M", "-t", "6", "-J"])
         time.sleep(4)
         rate = bed.link_view(*WAN)["rate_mbps"]
@@ -115,7 +123,8 @@ def test_wan_shares_fairly_between_sending_hosts(bed):
     bed.set_link_rate(*WAN, 10.0)
     servers = [cloud.popen(["iperf3", "-s", "-1", "-p", str(port)]) for port in (5202, 5203)]
     try:
-        time.sleep(0.5)
+        for port in (5202, 5203):
+            _wait_listening(bed, cloud, port)
         clients = [d1.popen(["iperf3", "-c", cloud.IP(), "-p", "5202", "-P", "4", "-t", "6", "-J"]),
                    d2.popen(["iperf3", "-c", cloud.IP(), "-p", "5203", "-t", "6", "-J"])]
         reports = [json.loads(client.communicate(timeout=30)[0]) for client in clients]

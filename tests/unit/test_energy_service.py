@@ -13,6 +13,7 @@ from agents.energy.instances import draw_instance
 from agents.energy.model import build_tables, evaluate
 from agents.energy.service import RequestError, decide, default_policies
 from scripts import energy_live
+from tests.polling import accepts_connections, wait_until
 
 POLICIES = default_policies()
 FIELDS = ("input_bytes", "cycles", "t_max", "f_max", "kappa", "p_max", "gain", "e_total", "e_remain")
@@ -64,7 +65,7 @@ def test_paced_kernel_and_edge_worker_round_trip():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     threading.Thread(target=energy_live.serve, args=(port,), daemon=True).start()
-    time.sleep(0.1)
+    wait_until(lambda: accepts_connections(port), what="the edge worker listening")
     res = energy_live.run_task({"name": "d1", "mode": "offload", "edge": f"127.0.0.1:{port}", "bytes": 200_000,
                                 "edge_s": 0.05, "start_at": 0})
     assert 0.05 <= res["latency_s"] < 0.3 and res["edge_s_measured"] >= 0.05

@@ -17,7 +17,7 @@ from protocol import wire
 from runtime.client import Client
 from protocol.task_plan import Hop, Plan
 from runtime.testing import TINY_NAME, tiny_factory
-from protocol.wire import TASK, Frame, FrameError, Limits, Stage, WireHop
+from protocol.wire import TASK, Frame, FrameError, Limits, Stage
 from runtime.worker import Worker
 
 SCALE = int(os.environ.get("SDNCEP_FUZZ_SCALE", "1"))   # tests/app/test_rest_fuzz.py: the full run
@@ -25,7 +25,7 @@ LIMITS = Limits(max_payload=4 << 20, io_timeout=1.0, frame_timeout=2.0)
 
 
 def valid_task(addr, reply, hop_index=0) -> bytes:
-    hops = (WireHop(addr[0], addr[1], 0, 2), WireHop(addr[0], addr[1], 2, 4))
+    hops = (Hop(addr[0], addr[1], 0, 2), Hop(addr[0], addr[1], 2, 4))
     f = Frame(TASK, wire.new_task_id(), TINY_NAME, hops[hop_index].start, hop_index, hops, reply,
               stamps=(Stage("client", wire.NO_HOP, 0, 0, send_start=time.time()),), topk=3)
     shape = (1, 3, 8, 8) if hop_index == 0 else (1, 4, 4, 4)

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import wire
-from protocol.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage, WireHop
+from protocol.wire import ERROR, RESULT, TASK, Frame, FrameError, Hop, Limits, Stage
 
-HOPS = (WireHop("10.0.0.3", 9000, 0, 4), WireHop("10.0.0.9", 9001, 4, 11))
+HOPS = (Hop("10.0.0.3", 9000, 0, 4), Hop("10.0.0.9", 9001, 4, 11))
 REPLY = ("10.0.0.1", 45000)
 
 
@@ -51,8 +51,8 @@ def test_round_trip_all_dtypes_and_shapes(dtype, shape):
        topk=st.integers(1, 100), flags=st.sampled_from([0, wire.FLAG_WANT_LOGITS]))
 def test_round_trip_property(shape, code, cut, topk, flags):
     arr = np.ones(shape, dtype=wire.DTYPES[code])
-    hops = (WireHop("127.0.0.1", 1, 0, cut + 1),) if cut == 0 else \
-        (WireHop("127.0.0.1", 1, 0, cut), WireHop("::1", 2, cut, cut + 2))
+    hops = (Hop("127.0.0.1", 1, 0, cut + 1),) if cut == 0 else \
+        (Hop("127.0.0.1", 1, 0, cut), Hop("::1", 2, cut, cut + 2))
     f0 = task_frame(cut=cut, hop_index=len(hops) - 1, hops=hops, topk=topk, flags=flags)
     f = wire.decode(wire.encode(f0, arr))
     assert (f.cut, f.hop_index, f.hops, f.topk, f.flags) == (cut, len(hops) - 1, hops, topk, flags)
