@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .calibration import HOST_CLASSES, MODELS, known_models
-
-
-class ConfigError(ValueError):
-    """A configuration value or key was refused."""
+from .errors import ConfigError
 
 
 def _finite(name: str, v: float) -> None:

@@ -12,7 +12,7 @@ In a ``--config-file`` they live in the ``[sdncep]`` section, e.g.::
 
 from dataclasses import dataclass, fields
 
-from agents.config import ConfigError  # one error type for every refused setting
+from agents.errors import ConfigError  # one error type for every refused setting (stdlib only)
 
 HELP = {
     "poll_interval": "seconds between port-stats requests to every switch",

@@ -632,7 +632,7 @@ def check_model(model: PartitionedModel, batch: int = 2, rtol: float = 1e-4,
 def _check_wire(model: PartitionedModel, acts: list[torch.Tensor]) -> None:
     try:
         from protocol import wire
-    except ImportError:      # models/ used without the runtime package
+    except ImportError:      # models/ used without the protocol package
         return
     m = model.num_segments
     if m > 0xFFFF:

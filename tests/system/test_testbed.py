@@ -5,6 +5,7 @@ checks nothing is left behind. Every wait is bounded.
 """
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -50,19 +51,22 @@ def test_declared_rates_are_measured(bed):
     two later trains agree on the shaped rate.
     """
     declared = {frozenset((a, b)): mbit for a, b, mbit, _ in bed.spec.links()}
-    last = {}
+    _, directed_links, _ = bed.expected_counts()
+    last = {"links": []}
+
+    def far_from_rate():
+        return [(l["src"], l["dst"], l["capacity_mbps"]) for l in last["links"]
+                if l["capacity_mbps"] != pytest.approx(declared[frozenset((l["src"], l["dst"]))], rel=0.25)]
 
     def all_near():
         last["links"] = bed.rest("/sdncep/v1/links?kind=switch")
-        return all(link["capacity_mbps"] == pytest.approx(declared[frozenset((link["src"], link["dst"]))], rel=0.25)
-                   for link in last["links"])
+        return len(last["links"]) == directed_links and not far_from_rate()
 
     try:
         bed.wait_until(all_near, timeout=30, interval=0.5, what="every capacity within 25 % of its rate")
     except TestbedError:
-        far = [(l["src"], l["dst"], l["capacity_mbps"]) for l in last["links"]
-               if l["capacity_mbps"] != pytest.approx(declared[frozenset((l["src"], l["dst"]))], rel=0.25)]
-        pytest.fail(f"capacities far from their shaped rates after 30 s: {far}")
+        pytest.fail(f"after 30 s, {len(last['links'])} of {directed_links} switch links in the view; "
+                    f"far from their shaped rates: {far_from_rate()}")
 
 
 def _wait_capacity(bed, target_mbit, timeout):
@@ -88,9 +92,19 @@ def test_schedule_change_is_measured_within_5s(bed, record_property):
     print("time to measure a rate change:", seen)
 
 
-def _wait_listening(bed, host, port):
+def _wait_listening(bed, host, server, port):
+    """Until ``server`` (an iperf3 -s -1) listens; a test connection would use up its one client."""
     def listening():
-        out, _ = host.popen(["ss", "-ltnH", f"sport = :{port}"]).communicate(timeout=5)
+        if server.poll() is not None:
+            pytest.fail(f"iperf3 -s on {host.name}:{port} exited ({server.returncode}): "
+                        f"{server.stderr.read().decode(errors='replace')[:300]}")
+        probe = host.popen(["ss", "-ltnH", f"sport = :{port}"])
+        try:
+            out, _ = probe.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            probe.kill()
+            probe.wait(timeout=5)
+            return False
         return f":{port}" in out.decode()
 
     bed.wait_until(listening, timeout=10, interval=0.05, what=f"iperf3 listening on {host.name}:{port}")
@@ -100,7 +114,7 @@ def test_utilisation_agrees_with_iperf3(bed):
     d1, cloud = bed.net["d1"], bed.net["cloud"]
     server = cloud.popen(["iperf3", "-s", "-1", "-p", "5201"])
     try:
-        _wait_listening(bed, cloud, 5201)
+        _wait_listening(bed, cloud, server, 5201)
         client = d1.popen(["iperf3", "-c", cloud.IP(), "-p", "5201", "-u", "-b", "20M", "-t", "6", "-J"])
         time.sleep(4)
         rate = bed.link_view(*WAN)["rate_mbps"]
@@ -123,8 +137,8 @@ def test_wan_shares_fairly_between_sending_hosts(bed):
     bed.set_link_rate(*WAN, 10.0)
     servers = [cloud.popen(["iperf3", "-s", "-1", "-p", str(port)]) for port in (5202, 5203)]
     try:
-        for port in (5202, 5203):
-            _wait_listening(bed, cloud, port)
+        for server, port in zip(servers, (5202, 5203)):
+            _wait_listening(bed, cloud, server, port)
         clients = [d1.popen(["iperf3", "-c", cloud.IP(), "-p", "5202", "-P", "4", "-t", "6", "-J"]),
                    d2.popen(["iperf3", "-c", cloud.IP(), "-p", "5203", "-t", "6", "-J"])]
         reports = [json.loads(client.communicate(timeout=30)[0]) for client in clients]

@@ -1,20 +1,22 @@
 """The pure forwarding core (controller.forwarding): no Ryu, plain answers."""
 
+from controller import forwarding
 from controller.forwarding import FLOOD_DEDUP_WINDOW, ForwardFlow, Forwarder
 
 
 class StubView:
     """Switches 1-2-3 in a line; host aa:.. on switch 3, port 7; switch 1's port 9 off the tree."""
 
-    def __init__(self):
+    def __init__(self, tree=None):
         self.topology_version = 0
+        self.tree = {1: 2, 2: 3} if tree is None else tree
 
     def host_location(self, mac):
         return (3, 7) if mac == "aa:00:00:00:00:01" else None
 
     def next_hops_towards(self, dst_dpid):
         assert dst_dpid == 3
-        return {1: 2, 2: 3}
+        return dict(self.tree)
 
     def flood_ports(self, dpid, ports):
         return [p for p in ports if p != 9]
@@ -47,3 +49,16 @@ def test_topology_changed_once_per_new_version():
     assert not forwarder.topology_changed()
     view.topology_version += 1
     assert forwarder.topology_changed() and not forwarder.topology_changed()
+
+
+def test_a_host_on_a_lone_switch_gets_one_flow_out_of_its_port():
+    route = Forwarder(StubView(tree={})).unicast(3, "aa:00:00:00:00:01")
+    assert route.flows == (ForwardFlow(3, "aa:00:00:00:00:01", 7),) and route.out_port == 7
+
+
+def test_remembered_floods_stay_bounded(monkeypatch):
+    monkeypatch.setattr(forwarding, "MAX_REMEMBERED_FLOODS", 10)
+    forwarder = Forwarder(StubView())
+    for i in range(100):
+        assert forwarder.flood_ports(1, 1, [2], b"frame %d" % i, now=i * FLOOD_DEDUP_WINDOW) == (2,)
+    assert len(forwarder._flooded) <= 11

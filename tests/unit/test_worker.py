@@ -12,7 +12,7 @@ from runtime.client import Client
 from protocol.task_plan import Hop, Plan, split_plan
 from runtime.testing import TINY_NAME, TinyModel, tiny_factory
 from tests.polling import wait_until
-from runtime.worker import Worker
+from runtime.worker import BUSY_WINDOW, Worker
 
 TIMEOUT = 20.0
 
@@ -198,7 +198,7 @@ def test_load_report_and_overload(client):
         after = w.load()
         assert after["tasks_done"] == sum(r.status == "ok" for r in res)
         assert 0.8 * 0.05 * after["tasks_done"] <= after["busy_fraction"] <= 1.0
-        wait_until(lambda: w.load()["busy_fraction"] == 0.0, timeout=5, what="an idle busy window")
+        wait_until(lambda: w.load()["busy_fraction"] == 0.0, timeout=BUSY_WINDOW + 0.5, what="an idle busy window")
     finally:
         w.stop()
 
