@@ -23,7 +23,6 @@ from ryu.ofproto import ofproto_v1_3
 from ryu.topology import event as topo_event
 
 from controller import probe
-from protocol import heartbeat, plan_request
 from controller.config import ControllerConfig, register_options
 from controller.forwarding import Forwarder
 from controller.metrics import ControllerMetrics
@@ -32,6 +31,7 @@ from controller.rates import PortRateTracker, PortSample
 from controller.routing import TRANSFER_COOKIE, ActiveTransfers, InstalledRules
 from controller.rest import APP_KEY, NorthboundController
 from controller.view import GlobalView
+from protocol import heartbeat, plan_request
 
 LOG = logging.getLogger("sdncep.controller")
 

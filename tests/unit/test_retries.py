@@ -9,6 +9,7 @@ import pytest
 from runtime import retries
 from runtime.client import FAILED, OK, TaskResult
 from protocol.task_plan import Hop, Plan
+from tests.polling import wait_until
 
 EDGE = Plan("alexnet", (Hop("10.0.0.3", 9000, 0, 5), Hop("10.0.0.6", 9000, 5, 11)))
 CLOUD = Plan("alexnet", (Hop("10.0.0.6", 9000, 0, 11),))
@@ -72,10 +73,7 @@ class Harness:
         self.watcher.sending_done.set()
 
     def until(self, predicate, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, "condition not reached"
-            time.sleep(0.01)
+        wait_until(predicate, timeout, interval=0.01)
 
     def record(self):
         self.thread.join(timeout=10)
