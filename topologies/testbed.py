@@ -72,6 +72,7 @@ class Testbed:
         self.ovs = OvsDaemons(self.run_dir)
         self.ryu = None
         self.net = None
+        self._changed_links = set()      # (a, b) re-rated or taken down: restore_links() undoes it
 
     # -- lifecycle --------------------------------------------------------------
     def __enter__(self):
@@ -155,6 +156,7 @@ class Testbed:
     def set_link_up(self, a, b, up):
         """Take link a-b down (both interfaces) or bring it back."""
         self.net.configLinkStatus(a, b, "up" if up else "down")
+        self._changed_links.add((a, b))
 
     def stop(self):
         if self.net is not None:
@@ -234,8 +236,39 @@ class Testbed:
     def set_link_rate(self, a, b, mbit, remeasure=False):
         """Re-rate link a-b; with ``remeasure``, ask the controller to probe it again now."""
         link_setter(self.net)((a, b), mbit)
+        self._changed_links.add((a, b))
         if remeasure:
             self.rest_put(f"/sdncep/v1/measure?link={a}-{b}", None, method="POST")
+
+    def restore_links(self, timeout=30):
+        """Give every link re-rated or taken down since the start (or the last restore) its
+        declared rate, bring it up, and wait until the view has measured each such switch link
+        within 25 % of that rate. Tests that share one testbed then start from the topology as
+        declared, whatever the test before them did or wherever it failed. The links restored."""
+        if self.net is None or not self._changed_links:
+            return []
+        declared = {frozenset((a, b)): mbit for a, b, mbit, _ in self.spec.links()}
+        changed, self._changed_links = sorted(self._changed_links), set()
+        switches = set(self.spec.switches())
+        between_switches = [(a, b) for a, b in changed if {a, b} <= switches]
+        for a, b in changed:
+            self.net.configLinkStatus(a, b, "up")
+            link_setter(self.net)((a, b), declared[frozenset((a, b))])
+        for a, b in between_switches:
+            self.rest_put(f"/sdncep/v1/measure?link={a}-{b}", None, method="POST")
+
+        def measured():
+            views = {(l["src"], l["dst"]): l for l in self.rest("/sdncep/v1/links?kind=switch")}
+            for a, b in between_switches:
+                want = declared[frozenset((a, b))]
+                for key in ((a, b), (b, a)):
+                    if key not in views or abs((views[key]["capacity_mbps"] or 0) - want) > 0.25 * want:
+                        return False
+            return True
+
+        self.wait_until(measured, timeout=timeout, interval=0.25,
+                        what=f"links {', '.join(f'{a}-{b}' for a, b in changed)} measured at their declared rates")
+        return changed
 
     def link_view(self, a, b):
         return next(l for l in self.rest("/sdncep/v1/links") if (l["src"], l["dst"]) == (a, b))

@@ -1,7 +1,8 @@
 """The testbed for real: OVS userspace datapath, ryu-manager subprocess, Mininet.
 
-One testbed for the module (start-up costs ~10 s); the last test stops it and
-checks nothing is left behind. Every wait is bounded.
+One testbed for the module (start-up costs ~10 s); after each test the links it
+re-rated get their declared rates back (``bed``), so no test sees another's changes;
+the last test stops it and checks nothing is left behind. Every wait is bounded.
 """
 
 import json
@@ -19,11 +20,18 @@ WAN = ("c1", "g1")
 
 
 @pytest.fixture(scope="module")
-def bed():
+def module_bed():
     testbed = Testbed(TopologySpec())
     with testbed:
         testbed.wait_until(testbed.view_complete, timeout=60, what="a complete view")
         yield testbed
+
+
+@pytest.fixture
+def bed(module_bed):
+    """The module's testbed; the links a test re-rated get their declared rates back after it."""
+    yield module_bed
+    module_bed.restore_links()
 
 
 def test_pingall_and_view_lists_everything_with_roles(bed):
@@ -146,7 +154,6 @@ def test_wan_shares_fairly_between_sending_hosts(bed):
         for server in servers:
             server.kill()
             server.wait(timeout=5)
-        bed.set_link_rate(*WAN, 50.0)
     mbit = [r["end"]["sum_received"]["bits_per_second"] / 1e6 for r in reports]
     print(f"d1 (4 flows) {mbit[0]:.2f} Mbit/s, d2 (1 flow) {mbit[1]:.2f} Mbit/s over a 10 Mbit/s WAN")
     assert sum(mbit) == pytest.approx(10.0 * 8948 / 9014, rel=0.15)  # TCP payload of jumbo frames
@@ -167,6 +174,17 @@ def test_node_load_follows_cpu_burn(bed):
     finally:
         burn.terminate()  # timeout(1) passes SIGTERM on to the loop
         burn.wait(timeout=5)
+
+
+def test_restore_links_gives_back_the_declared_rates(bed):
+    bed.set_link_rate("l1", "c1", 20.0, remeasure=True)
+    bed.wait_until(lambda: bed.link_view("l1", "c1")["capacity_mbps"] < 30, timeout=10,
+                   what="the re-rated l1-c1 measured")
+    assert bed.restore_links() == [("l1", "c1")]
+    declared = next(mbit for a, b, mbit, _ in bed.spec.links() if {a, b} == {"l1", "c1"})
+    assert bed.link_view("l1", "c1")["capacity_mbps"] == pytest.approx(declared, rel=0.25)
+    assert bed.link_view("c1", "l1")["capacity_mbps"] == pytest.approx(declared, rel=0.25)
+    assert bed.restore_links() == []
 
 
 def test_stop_leaves_nothing_behind(bed):

@@ -29,10 +29,17 @@ def bytes_of(lines, text):
 
 
 @pytest.fixture(scope="module")
-def bed():
+def module_bed():
     with Testbed(TopologySpec(worker_port=9000, worker_models="alexnet")) as testbed:
         testbed.wait_until(testbed.view_complete, timeout=90, what="a complete view")
         yield testbed
+
+
+@pytest.fixture
+def bed(module_bed):
+    """The module's testbed; the links a test re-rated get their declared rates back after it."""
+    yield module_bed
+    module_bed.restore_links()
 
 
 def test_tensor_follows_chosen_path_and_rules_expire(bed, tmp_path):
@@ -67,7 +74,6 @@ def test_tensor_follows_chosen_path_and_rules_expire(bed, tmp_path):
     # Rules idle out (transfer_idle_timeout 5 s) once the task is over.
     bed.wait_until(lambda: not any(dump_flows(s) for s in ("a2", "l2", other_core, "l1")), timeout=15,
                    what="transfer rules to expire")
-    bed.set_link_rate("l2", default_core, 100)
 
 
 def test_plan_overhead_and_metrics(bed):

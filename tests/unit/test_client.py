@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from protocol.task_plan import Hop, Plan, PlanError, parse_addr, split_plan
 from runtime import client as client_mod
 from runtime.client import Client, arrival_times, run_workload, summarize, write_records
-from protocol.task_plan import Hop, Plan, PlanError, parse_addr, split_plan
 from runtime.testing import TINY_NAME, tiny_factory
 from runtime.worker import Worker
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -184,7 +185,7 @@ def test_late_result_for_timed_out_task_is_ignored(tiny2):
         with Client(("127.0.0.1", 0)) as c:
             plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
             assert c.infer(plan, tiny_images()[0][1], timeout=0.05).status == "timeout"
-            time.sleep(0.4)
+            wait_until(lambda: w.load()["tasks_done"] == 1, timeout=5, what="the late result sent")
             assert c.infer(plan, tiny_images()[0][1], timeout=5).status == "ok"
     finally:
         w.stop()
