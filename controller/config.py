@@ -58,7 +58,7 @@ class ControllerConfig:
     profiles_dir: str = ""
     delta: float = 0.6
     complexity_gate: bool = False
-    agent_top_k: int = 5
+    agent_top_k: int = 10               #: 5 left SDN-CEP 23-41 % above the Oracle at the heaviest load (docs/live.md)
     policies: str = ""
     on_bad_settings: str = "refuse"
     unmeasured_link_mbit: float = 10.0

@@ -29,6 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from agents.registry import BENCHMARKED, METHODS, valid_method_name
+from controller.config import ControllerConfig
 from sdncep import records as run_records
 from runtime.device import save_prepared
 from scripts import live_report
@@ -39,6 +40,7 @@ from topologies.testbed import Testbed, TestbedError
 REPO = Path(__file__).resolve().parent.parent
 WAN = ("c1", "g1")
 WORKER_PORT = 9000
+AGENT_TOP_K = ControllerConfig().agent_top_k   #: sdn-cep's shortlist; in run.json, so the simulator replays it
 PHASES = ("load", "bandwidth", "wifi", "models")
 
 
@@ -290,7 +292,7 @@ def num_segments(model):
 def controller_config(run_dir, agent, predictor, methods=()):
     """The controller's settings for this run; plug-in methods are served by name."""
     settings = {"worker_port": WORKER_PORT, "agent_checkpoint": agent or "", "predictor_path": predictor or "",
-                "policies": ",".join(m for m in methods if m not in METHODS)}
+                "agent_top_k": AGENT_TOP_K, "policies": ",".join(m for m in methods if m not in METHODS)}
     conf = Path(run_dir) / "bench-controller.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text("[sdncep]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items() if v != ""))
@@ -404,7 +406,8 @@ def main(argv=None):
              + (0 if "bandwidth" in skip else len(plan["sweep_wans"]) * sweep_runs)
              + (0 if "wifi" in skip else 1) + (0 if "models" in skip else len(plan["models"]) * 3))
     run = {"argv": sys.argv[1:] if argv is None else list(argv), "settings": plan, "methods": methods,
-           "topology": {k: v for k, v in spec.__dict__.items()}, "agents": args.agent or ""}
+           "topology": {k: v for k, v in spec.__dict__.items()}, "agents": args.agent or "",
+           "agent_top_k": AGENT_TOP_K}
     conf, controller_settings = controller_config(out, args.agent, args.predictor, methods)
     run_records.write_manifest(out, run_records.manifest(
         "live", vars(args), topology=run["topology"], controller=controller_settings,

@@ -94,7 +94,8 @@ def summarize(records, run=None, fidelity_runs=(), simulate=True):
                                for b in BASELINES + ("oracle",) if b in by_method}
         if simulate and spec and wan is not None and phase in JUDGED_PHASES:
             from scripts import live_sim
-            sim = live_sim.replay_cell(rows, spec, wan, run.get("calibration"), run.get("agents", ""))
+            sim = live_sim.replay_cell(rows, spec, wan, run.get("calibration"), run.get("agents", ""),
+                                       run.get("agent_top_k", 5))
             for method, predicted in sim.items():
                 cell["methods"][method]["sim_median_s"] = predicted["median_s"]
         out_cells.append(cell)

@@ -26,12 +26,12 @@ def _store():
 
 
 @functools.lru_cache(maxsize=None)
-def _policy(method, agents):
+def _policy(method, agents, top_k):
     if METHODS.get(method) and METHODS[method].kind == AGENT:
         if not agents:
             return None
         from agents.dqn import PerModelPolicy
-        policy = PerModelPolicy.load([p for p in agents.split(",") if p], use_gate=False, top_k=5)
+        policy = PerModelPolicy.load([p for p in agents.split(",") if p], use_gate=False, top_k=top_k)
         return policy if method == "sdn-cep" else policy.renamed(method, top_k=1)
     try:
         return build_policies([method], _store()).get(method)      # built-in baselines and plug-ins
@@ -39,11 +39,12 @@ def _policy(method, agents):
         return None                                                 # a plug-in this process cannot import
 
 
-def replay_cell(rows, spec, wan_mbit, calibration, agents=""):
+def replay_cell(rows, spec, wan_mbit, calibration, agents="", top_k=5):
     """{method: {"median_s", "by_task": {(round, device, seq): latency}}} for one cell's records.
 
     ``spec`` is the topology (a TopologySpec mapping), ``calibration`` what the live run
-    applied, ``agents`` the comma-separated agent checkpoints it loaded. A method the
+    applied, ``agents`` the comma-separated agent checkpoints it loaded and ``top_k`` the
+    controller's agent_top_k (runs that did not record it used 5). A method the
     simulator cannot run (an agent without checkpoints, ``fixed``) is left out.
     """
     topology = TopologySpec(**spec)
@@ -53,7 +54,7 @@ def replay_cell(rows, spec, wan_mbit, calibration, agents=""):
     for r in rows:
         by_method[r["method"]].append(r)
     for method, method_rows in sorted(by_method.items()):
-        policy = _policy(method, agents or "")
+        policy = _policy(method, agents or "", top_k)
         if policy is None:
             continue
         by_task = {}

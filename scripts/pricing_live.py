@@ -173,7 +173,7 @@ class Driver:
         self.waiting: dict[int, LiveJob] = {}       # started, waiting for the controller
         self.records: dict[int, dict] = {}
         self.reconciled_at = 0.0
-        self.put_ok_at: dict[int, list] = {}      # jid -> times its network was accepted
+        self.accepted_at: dict[int, list] = {}    # jid -> times the controller accepted a put or delete of its network
         self.deletes_due: set[int] = set()         # ended jobs whose network is still to be removed
 
     def now(self):
@@ -206,7 +206,7 @@ class Driver:
                 return exc.code, {"error": f"HTTP {exc.code}"}
         except OSError as exc:
             return 0, {"error": str(exc)}
-        self.put_ok_at.setdefault(lj.job.jid, []).append(self.now())
+        self.accepted_at.setdefault(lj.job.jid, []).append(self.now())
         return 200, reply
 
     def delete_network(self, jid):
@@ -215,6 +215,7 @@ class Driver:
         try:
             self.bed.rest_put(f"/sdncep/v1/pricing/jobs/{jid}", {}, timeout=5, method="DELETE")
             self.deletes_due.discard(jid)
+            self.accepted_at.setdefault(jid, []).append(self.now())
         except OSError as exc:
             if jid not in self.deletes_due:
                 self.log(f"job {jid}: its flows could not be removed now ({exc}); retried every second")
@@ -297,8 +298,10 @@ class Driver:
             rec.setdefault("_due_at", self.now())
             self.waiting[job.jid] = lj
             return
+        asked_at = self.now()
         status, reply = self.put_network(lj)
         if status in (0, 503) and time.monotonic() - rec.setdefault("_asked_at", time.monotonic()) < NETWORK_WAIT_S:
+            rec.setdefault("_due_at", asked_at)     # waiting for the controller delays the start too
             self.waiting[job.jid] = lj
             return
         rec.pop("_asked_at", None)
@@ -474,7 +477,7 @@ def inject(driver, fault, log):
     return event
 
 
-def fault_rows(events, records, put_ok_at):
+def fault_rows(events, records, accepted_at):
     """One row per fault type: jobs hit, finished, failed explicitly, lost, recovery times."""
     rows = []
     for fault in sorted({e["fault"] for e in events}):
@@ -484,8 +487,8 @@ def fault_rows(events, records, put_ok_at):
         recovery = []
         for e in mine:
             if fault == "controller-restart":     # until the new controller accepted a job's network
-                after = e.get("restarted_at_s", float("inf"))
-                back = [t for times in put_ok_at.values() for t in times if t > after]
+                after = e.get("restarted_at_s", float("inf"))   # (a put, or the delete of an ended job's)
+                back = [t for times in accepted_at.values() for t in times if t > after]
                 recovery.append(min(back) - e["at_s"] if back else None)
                 continue
             # until the first push of a replacement (worker, or the restarted PS's workers)
@@ -664,7 +667,7 @@ def main(argv=None):
                 if undo is not None:
                     undo.join()
     rows = summarise(driver.records, rtts, cluster.worker_bw[0])
-    table = fault_rows(events, {r["jid"]: r for r in rows}, driver.put_ok_at)
+    table = fault_rows(events, {r["jid"]: r for r in rows}, driver.accepted_at)
     result = {"rtt_s": {f"{a}-{b}": v for (a, b), v in rtts.items() if a < b}, "slot_s": args.slot_s, "meter_check": meters, "jobs": rows,
               "faults": events, "fault_table": table, "job_flows_left": flows_left,
               "lost": sum(1 for r in rows if r.get("admitted") and r.get("outcome") is None)}

@@ -27,6 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from agents.registry import AGENT, BASELINES, METHODS, PluginError, build_policies, label
+from controller.config import ControllerConfig
 from sdncep import records as run_records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,7 +146,8 @@ def parse_args(argv):
     ap.add_argument("--trace-link", default="c1-g1", help="the trace's link the WAN follows")
     ap.add_argument("--model", help="DNN model (default: the config's)")
     ap.add_argument("--agent", help="sdn-cep checkpoints, comma-separated (default: checkpoints/sdncep-<model>.pt)")
-    ap.add_argument("--top-k", type=int, default=5, help="sdn-cep's shortlist, as the controller's agent_top_k")
+    ap.add_argument("--top-k", type=int, default=ControllerConfig().agent_top_k,
+                    help="sdn-cep's shortlist (default: the controller's agent_top_k)")
     ap.add_argument("--seeds", type=int, default=3, help="episodes per cell and method (seeds 0..N-1)")
     ap.add_argument("--profiles", help="profiles folder (default: the repository's profiles/)")
     ap.add_argument("--reference", default="oracle", help="the method the ratios are to")
