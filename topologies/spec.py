@@ -237,6 +237,10 @@ class TopologySpec:
         hosts += [(f"e{i + 1}", "edge", self.cores_of_edge(i)) for i in range(self.edges)]
         return hosts + [("cloud", "cloud", self.cloud_cores)]
 
+    def shaped_rates(self):
+        """{frozenset((a, b)): Mbit/s} of every link shaped to a rate (the others are unshaped)."""
+        return {frozenset((a, b)): mbit for a, b, mbit, _ in self.links() if mbit is not None}
+
     def links(self):
         """(node a, node b, Mbit/s or None, kind) for every link."""
         links = []

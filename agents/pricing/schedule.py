@@ -239,6 +239,15 @@ def _build_distributed(job, cl, w, p, a, k, n, units, owners, how, cost, util, s
     return Schedule(job.jid, w, p, a, a + k - 1, y, s, z, float(cost), float(util), kind, {"moves": m})
 
 
+def load_compiled_search(job, cluster, placement: Placement = Placement()) -> None:
+    """Decide ``job`` once on the idle cluster, untimed, and throw the answer away: that loads
+    the compiled kernels (agents.pricing.fast), or compiles them, a few seconds the first time
+    after a change or in a fresh checkout, before any decision that is timed or on a clock."""
+    from .cluster import Usage
+    from .prices import PriceBook, PriceConfig
+    best_schedule(job, cluster, Usage(cluster), PriceBook(cluster, PriceConfig()), placement)
+
+
 def best_schedule(job, cluster, usage, book, placement: Placement = Placement(),
                   floor: float | None = 0.0, compiled: bool = True) -> Schedule | None:
     """The schedule maximising mu = f_j - cost over types, (n, k), start slots and placements,

@@ -23,6 +23,14 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture
+def bed(module_bed):
+    """For a module that shares one testbed (its fixture ``module_bed``) between tests: that
+    testbed, with the links a test re-rated or took down restored after it, pass or fail."""
+    yield module_bed
+    module_bed.restore_links()
+
+
 def leftovers():
     """What a finished testbed must not leave behind."""
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout

@@ -35,13 +35,6 @@ def module_bed():
         yield testbed
 
 
-@pytest.fixture
-def bed(module_bed):
-    """The module's testbed; the links a test re-rated get their declared rates back after it."""
-    yield module_bed
-    module_bed.restore_links()
-
-
 def test_tensor_follows_chosen_path_and_rules_expire(bed, tmp_path):
     d2, e1 = bed.net["d2"], bed.net["e1"]
     assert "1 received" in d2.cmd(f"ping -c1 -W2 {e1.IP()}")
