@@ -66,6 +66,7 @@ COMPUTE_S = 0.05
 WORKER_MBPS, PS_MBPS = 20.0, 40.0
 FAULTS = ("worker-kill", "ps-kill", "host-link", "controller-restart")
 OUTAGE_S = 6.0
+FAULT_AFTER_S = 2.0     # a fault hits a job whose nodes have run this long (its pushes flow)
 PLACEMENT = Placement(max_wait=8)    #: the live run searches at most 8 slots of waiting
 SETUP_S = 1.5          # seconds of a slot a job's processes take to start (not in the mechanism's model)
 DRAIN_S = 120.0
@@ -437,12 +438,31 @@ class Driver:
 
 
 # -- faults ---------------------------------------------------------------------------
-def inject(driver, fault, log):
-    """Inject ``fault`` on a running job (distributed ones first); returns the event or None."""
-    jobs = sorted(driver.running.values(), key=lambda lj: (lj.sched.kind != "distributed", lj.job.jid))
+def fault_targets(driver, events):
+    """The running jobs a fault may hit, best first: those whose nodes have run
+    ``FAULT_AFTER_S`` (pushes flow), no earlier fault's jobs while there are others,
+    distributed before centralised, the most of the model's time left (so that the
+    recovery happens before the job would have ended)."""
+    hit = {j for e in events for j in e["jobs"]}
+    now = driver.now()
+    started = {jid: driver.records[jid]["started_at_s"] for jid in driver.running}
+
+    def time_left(lj):
+        return started[lj.job.jid] + lj.iterations * float(lj.job.tau_s[lj.sched.w, lj.sched.p]) - now
+
+    ready = [lj for lj in driver.running.values() if now - started[lj.job.jid] >= FAULT_AFTER_S]
+    return sorted(ready, key=lambda lj: (lj.job.jid in hit, lj.sched.kind != "distributed", -time_left(lj)))
+
+
+def inject(driver, fault, events, log):
+    """Inject ``fault`` on the best of ``fault_targets``; returns the event, or None while
+    no running job can take it."""
+    jobs = fault_targets(driver, events)
+    if not jobs:
+        return None
     event = {"fault": fault, "at_s": round(driver.now(), 2)}
     if fault == "controller-restart":
-        event["jobs"] = [lj.job.jid for lj in jobs]
+        event["jobs"] = sorted(driver.running)
     else:
         for lj in jobs:
             remote = [w for w in lj.workers if w.host != lj.ps.host and w.proc.poll() is None]
@@ -492,9 +512,13 @@ def fault_rows(events, records, accepted_at):
                 back = [t for times in accepted_at.values() for t in times if t > after]
                 recovery.append(min(back) - e["at_s"] if back else None)
                 continue
-            # until the first push of a replacement (worker, or the restarted PS's workers)
+            # until the first push of a replacement (worker, or the restarted PS's workers), or
+            # until the job finished all its mini-batches if it needed none (the fault came too late to matter)
             done = [r["first_push_s"] - e["at_s"] for j in e["jobs"] for r in records[j].get("recoveries", ())
                     if r["at_s"] >= e["at_s"] and r.get("first_push_s") is not None]
+            done += [records[j]["finished_at_s"] - e["at_s"] for j in e["jobs"]
+                     if records[j].get("outcome") == "finished" and not any(
+                         r["at_s"] >= e["at_s"] for r in records[j].get("recoveries", ()))]
             recovery.append(min(done) if done else None)
         known = [r for r in recovery if r is not None]
         rows.append({"fault": fault, "events": len(mine), "jobs_hit": len(hit),
@@ -568,16 +592,21 @@ def run_jobs(driver, jobs, book, events, faults, args, slots, log):
     wait for the last jobs, at most ``DRAIN_S`` (then they fail explicitly)."""
     usage, cluster, t0 = driver.usage, driver.cluster, driver.t0
     pending, admitted = sorted(jobs, key=lambda j: j.arrival), {}
-    next_fault, fault_queue = args.fault_every_s, list(faults)
+    fault_queue, last_fault = list(faults), -math.inf
+
+    def poll(slot):
+        nonlocal last_fault
+        driver.poll(slot)
+        if fault_queue and driver.now() >= last_fault + args.fault_every_s:
+            event = inject(driver, fault_queue[0], events, log)
+            if event:
+                events.append(event)
+                fault_queue.pop(0)
+                last_fault = driver.now()
+
     for slot in range(slots):
         while time.time() < t0 + slot * args.slot_s:
-            driver.poll(slot - 1)
-            if fault_queue and driver.now() >= next_fault and driver.running:
-                event = inject(driver, fault_queue[0], log)
-                if event:
-                    events.append(event)
-                    fault_queue.pop(0)
-                    next_fault = driver.now() + args.fault_every_s
+            poll(slot - 1)
             time.sleep(0.1)
         for job in [j for j in pending if j.arrival == slot]:
             pending.remove(job)
@@ -603,7 +632,7 @@ def run_jobs(driver, jobs, book, events, faults, args, slots, log):
             break
     deadline = time.monotonic() + DRAIN_S
     while (driver.running or driver.waiting or driver.deletes_due) and time.monotonic() < deadline:      # the last slot's jobs
-        driver.poll(slots - 1)
+        poll(slots - 1)
         time.sleep(0.1)
     for lj in list(driver.running.values()):
         driver.fail(lj, slots - 1, f"still running {DRAIN_S:g} s after the last slot")
@@ -620,7 +649,7 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--faults", default="", help=f"comma list of {', '.join(FAULTS)}, or 'all'")
-    ap.add_argument("--fault-every-s", type=float, default=8.0, help="seconds between two faults")
+    ap.add_argument("--fault-every-s", type=float, default=3.0, help="at least this many seconds between two faults")
     ap.add_argument("--out", default=str(REPO / "results" / "pricing" / "live"))
     args = ap.parse_args(argv)
     faults = list(FAULTS) if args.faults == "all" else [f for f in args.faults.split(",") if f]

@@ -10,7 +10,7 @@ from scripts.pricing_live import FAULTS, main
 
 
 def test_jobs_train_on_metered_paths_and_survive_the_faults(tmp_path):
-    assert main(["--jobs", "6", "--slot-s", "8", "--faults", ",".join(FAULTS), "--fault-every-s", "6",
+    assert main(["--jobs", "6", "--slot-s", "8", "--faults", ",".join(FAULTS),
                  "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "latest" / "live.json").read_text())
     jobs = result["jobs"]
