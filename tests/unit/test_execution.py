@@ -1,9 +1,9 @@
-"""Executing plans together: FIFO uplinks and nodes, the WAN shared fairly between senders."""
+"""Executing plans together: FIFO nodes, frames in order per connection, links shared max-min fairly."""
 import pytest
 
 from agents.calibration import ProfileStore
 from agents.config import CostConfig
-from agents.execution import execute
+from agents.execution import Compute, Transfer, execute, max_min_rates, _Flow
 from agents.registry import build_baselines
 from agents.simulator import Arrival, replay
 from topologies.spec import TopologySpec
@@ -18,18 +18,36 @@ def test_a_lone_task_gets_what_was_predicted():
         assert task.latency_s == pytest.approx(task.predicted_s, rel=1e-6), method
 
 
+def _send(src, dst, bits, *links, rate=100.0):
+    return Transfer((src, dst), tuple(links), bits, rate)
+
+
 def test_two_senders_share_the_wan_and_a_node_serves_in_order():
-    wan = [(0.0, [("wan", "acc@d1", 10.0, 100.0, "acc@d1")]), (0.0, [("wan", "acc@d2", 10.0, 100.0, "acc@d2")])]
+    wan = [(0.0, [_send("d1", "cloud", 10.0, ("acc@d1", 100.0), ("wan", 10.0))]),
+           (0.0, [_send("d2", "cloud", 10.0, ("acc@d2", 100.0), ("wan", 10.0))])]
     assert execute(wan, wan_bps=10.0) == pytest.approx([2.0, 2.0])            # half each
-    later = [(0.0, [("wan", "e1", 10.0, None, None)]), (1.0, [("wan", "e2", 10.0, None, None)])]
+    later = [(0.0, [_send("e1", "cloud", 10.0, ("wan", 10.0))]), (1.0, [_send("e2", "cloud", 10.0, ("wan", 10.0))])]
     assert execute(later, wan_bps=10.0) == pytest.approx([1.0, 2.0])          # e1 done before e2 starts
-    node = [(0.0, [("fifo", "node@e1", 0.5)]), (0.1, [("fifo", "node@e1", 0.5)])]
+    node = [(0.0, [Compute("e1", 0.5)]), (0.1, [Compute("e1", 0.5)])]
     assert execute(node, wan_bps=10.0) == pytest.approx([0.5, 1.0])
 
 
-def test_an_input_to_the_cloud_holds_its_uplink_while_it_crosses_the_wan():
-    tasks = [(0.0, [("wan", "acc@d1", 10.0, 100.0, "acc@d1")]), (0.0, [("fifo", "acc@d1", 0.1)])]
-    assert execute(tasks, wan_bps=10.0) == pytest.approx([1.0, 1.1])
+def test_a_devices_frames_to_two_nodes_share_its_uplink_and_to_one_node_go_in_order():
+    up = ("acc@d1", 10.0)
+    two_nodes = [(0.0, [_send("d1", "e1", 10.0, up)]), (0.0, [_send("d1", "e2", 10.0, up)])]
+    assert execute(two_nodes, wan_bps=10.0) == pytest.approx([2.0, 2.0])
+    one_node = [(0.0, [_send("d1", "e1", 10.0, up)]), (0.0, [_send("d1", "e1", 10.0, up)])]
+    assert execute(one_node, wan_bps=10.0) == pytest.approx([1.0, 2.0])
+    # an input to the cloud is held to the WAN; the uplink's rest goes to the edge transfer
+    mixed = [(0.0, [_send("d1", "cloud", 2.0, up, ("wan", 2.0), rate=2.0)]), (0.0, [_send("d1", "e1", 8.0, up)])]
+    assert execute(mixed, wan_bps=2.0) == pytest.approx([1.0, 1.0])
+
+
+def test_max_min_gives_what_a_capped_flow_leaves_to_the_others():
+    flows = [_Flow(0, _send("d1", "cloud", 1.0, ("acc@d1", 10.0), ("wan", 2.0), rate=2.0), 1.0),
+             _Flow(1, _send("d1", "e1", 1.0, ("acc@d1", 10.0)), 1.0),
+             _Flow(2, _send("e2", "cloud", 1.0, ("wan", 2.0), rate=5.0), 1.0)]
+    assert max_min_rates(flows, {"acc@d1": 10.0, "wan": 2.0}) == pytest.approx([1.0, 9.0, 1.0])
 
 
 def test_a_later_sender_slows_a_transfer_already_planned():
