@@ -2,16 +2,20 @@
 calibration, the same policies and agents (agents.simulator.replay).
 
 Per cell and method it gives what the simulator predicts (each task's latency, and
-their median), to print beside what the testbed measured. Each round of a cell ran
+their median), to print beside what the testbed measured, twice: with the policy
+planning in the simulator, and with the plans the live run chose (``LivePlans``).
+Where the first misses and the second does not, the simulator's planner decided
+differently; where both miss, the simulated execution is off. Each round of a cell ran
 on its own (the runner drains between runs), so each is replayed on its own too.
 """
 
 import functools
 import statistics
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from agents.calibration import ProfileStore
 from agents.config import CostConfig
+from agents.cost import Plan
 from agents.registry import AGENT, METHODS, PluginError, build_policies
 from agents.simulator import Arrival, replay
 from agents.world import Calibration
@@ -39,8 +43,50 @@ def _policy(method, agents, top_k):
         return None                                                 # a plug-in this process cannot import
 
 
+class LivePlans:
+    """The plans a live run chose, in arrival order (as :func:`agents.simulator.replay`
+    plans them: sorted by arrival time, stably)."""
+    name = "live-plans"
+
+    def __init__(self, rows):
+        self.plans = deque(record_hops(r) for r in sorted(rows, key=lambda r: r["arrival_s"]))
+
+    def decide(self, ctx):
+        return Plan(ctx.model, self.plans.popleft())
+
+
+def record_hops(record):
+    """A live record's plan as hops ((node, start, end), ...), from its h0_, h1_... fields."""
+    hops, i = [], 0
+    while record.get(f"h{i}_name"):
+        start, end = record[f"h{i}_range"].split("-")
+        hops.append((record[f"h{i}_name"], int(start), int(end)))
+        i += 1
+    return tuple(hops)
+
+
+def _replay_rounds(policy_for, method_rows, topology, wan_mbit, cal):
+    """{(round, device, seq): simulated latency} over a method's rounds; ``policy_for``
+    gives the policy for one round's rows."""
+    by_task = {}
+    rounds = defaultdict(list)
+    for r in method_rows:
+        rounds[r.get("round")].append(r)
+    for round_no, round_rows in rounds.items():
+        round_rows = sorted(round_rows, key=lambda r: r["arrival_s"])
+        sim = topology.sim_config(round_rows[0]["model"], bw_mbps=float(wan_mbit))
+        arrivals = [Arrival(r["arrival_s"], r["device"], r["model"], task_id=f"{r['device']}:{r['seq']}")
+                    for r in round_rows]
+        for task in replay(policy_for(round_rows), arrivals, sim, _store(), CostConfig(), cal):
+            device, seq = task.arrival.task_id.split(":")
+            by_task[(round_no, device, int(seq))] = task.latency_s
+    return by_task
+
+
 def replay_cell(rows, spec, wan_mbit, calibration, agents="", top_k=5):
-    """{method: {"median_s", "by_task": {(round, device, seq): latency}}} for one cell's records.
+    """{method: {"median_s", "by_task", "live_plans_median_s"}} for one cell's records:
+    each task's simulated latency with the method planning in the simulator, and the
+    median with the plans the live run chose (over the tasks that got one).
 
     ``spec`` is the topology (a TopologySpec mapping), ``calibration`` what the live run
     applied, ``agents`` the comma-separated agent checkpoints it loaded and ``top_k`` the
@@ -57,17 +103,9 @@ def replay_cell(rows, spec, wan_mbit, calibration, agents="", top_k=5):
         policy = _policy(method, agents or "", top_k)
         if policy is None:
             continue
-        by_task = {}
-        rounds = defaultdict(list)
-        for r in method_rows:
-            rounds[r.get("round")].append(r)
-        for round_no, round_rows in rounds.items():
-            model = round_rows[0]["model"]
-            sim = topology.sim_config(model, bw_mbps=float(wan_mbit))
-            arrivals = [Arrival(r["arrival_s"], r["device"], r["model"], task_id=f"{r['device']}:{r['seq']}")
-                        for r in round_rows]
-            for task in replay(policy, arrivals, sim, _store(), CostConfig(), cal):
-                device, seq = task.arrival.task_id.split(":")
-                by_task[(round_no, device, int(seq))] = task.latency_s
-        out[method] = {"median_s": statistics.median(by_task.values()), "by_task": by_task}
+        by_task = _replay_rounds(lambda _rows: policy, method_rows, topology, wan_mbit, cal)
+        ran = [r for r in method_rows if record_hops(r)]     # a task refused live never loaded the world
+        live_plans = _replay_rounds(LivePlans, ran, topology, wan_mbit, cal) if ran else {}
+        out[method] = {"median_s": statistics.median(by_task.values()), "by_task": by_task,
+                       "live_plans_median_s": statistics.median(live_plans.values()) if live_plans else None}
     return out

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from scripts import live_fidelity, live_report, live_stats
+from scripts import live_fidelity, live_report, live_sim, live_stats
 
 CELL = {"phase": "load", "wan_mbit": 10, "rate": 6, "seed": 0, "model": "alexnet"}
 
@@ -112,6 +112,22 @@ def test_the_simulator_replays_each_cell_with_its_arrivals():
     assert only_edge == pytest.approx(0.01 + 0.0485 + 0.214 + 0.214 - 0.05, abs=0.03)
     assert cell["methods"]["dpto"]["sim_median_s"] < only_edge
     assert summary["verdict"] == []       # no SDN-CEP in the cell: nothing to judge
+
+
+def test_the_simulator_also_executes_the_plans_the_live_run_chose():
+    from topologies.spec import TopologySpec
+    spec, cal = dict(TopologySpec().__dict__), {"compute": {}, "network": 1.0, "overhead_s": 0.01}
+    rows = [record("only-edge", 0.3, seq=seq, arrival_s=arrival, h0_name=node, h0_range="0-11")
+            for seq, (arrival, node) in enumerate(((0.1, "e1"), (0.15, "e1"), (0.2, "e1")))]
+    (sim,) = live_sim.replay_cell(rows, spec, 10.0, cal).values()
+    assert sim["live_plans_median_s"] == pytest.approx(sim["median_s"])        # the same plans: the same
+    for r in rows[1:]:      # live, the later two went to other nodes: no queue behind the first
+        r["h0_name"] = "e2" if r["seq"] == 1 else "e3"
+    (moved,) = live_sim.replay_cell(rows, spec, 10.0, cal).values()
+    assert moved["median_s"] == pytest.approx(sim["median_s"])
+    assert moved["live_plans_median_s"] < sim["live_plans_median_s"] - 0.05
+    assert live_sim.record_hops({"h0_name": "e2", "h0_range": "0-8", "h1_name": "cloud", "h1_range": "8-11"}) == (
+        ("e2", 0, 8), ("cloud", 8, 11))
 
 
 def test_markdown_table_bolds_the_comparisons_sdn_cep_won(tmp_path):
