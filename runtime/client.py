@@ -92,6 +92,17 @@ class TaskResult:
         return out
 
 
+def record_hops(record: dict) -> tuple[tuple[str, int, int], ...]:
+    """A task record's plan as it ran, ((node, start, end), ...), read back from the
+    ``h{i}_name`` and ``h{i}_range`` fields :meth:`TaskResult.breakdown` writes."""
+    hops, i = [], 0
+    while record.get(f"h{i}_name"):
+        start, end = record[f"h{i}_range"].split("-")
+        hops.append((record[f"h{i}_name"], int(start), int(end)))
+        i += 1
+    return tuple(hops)
+
+
 class _Pending:
     __slots__ = ("event", "result", "t_submit")
 

@@ -22,6 +22,8 @@ the nodes that overran or the link.
 import functools
 import statistics
 
+from runtime.client import record_hops
+
 OVERRUN_LIMIT = 0.01
 RATE_LIMIT = 0.90
 MIN_BUSY_S = 0.25          # a link busier than this in a cell is judged
@@ -46,18 +48,15 @@ def link_rates(spec_links, wan_mbit):
 def transfers(record, rates):
     """(link, start, end, wire bits) of each tensor transfer of a finished task."""
     out = []
-    paths = record.get("paths") or []
-    for i in range(len(paths)):
-        if f"h{i}_name" not in record:
-            break  # the rest is the result's way back
-        switches = paths[i]["switches"]
+    paths = record.get("paths") or []       # one per hop, then the result's way back
+    for i, ((_, point, _), path) in enumerate(zip(record_hops(record), paths)):
+        switches = path["switches"]
         shaped = [(rates[frozenset(pair)], pair) for pair in zip(switches, switches[1:]) if frozenset(pair) in rates]
         start, end = record.get(f"h{i}_first_byte_at"), record.get(f"h{i}_arrived_at")
         if not shaped or start is None or end is None or not end > start:
             continue
         slowest = min(rate for rate, _ in shaped)
         link = next(pair for rate, pair in shaped if rate == slowest)
-        point = int(record[f"h{i}_range"].split("-")[0])
         bits = 8.0 * _out_bytes(record["model"])[point] * WIRE_PER_PAYLOAD
         out.append(("-".join(link), start, end, bits))
     return out

@@ -19,6 +19,7 @@ from agents.cost import Plan
 from agents.registry import AGENT, METHODS, PluginError, build_policies
 from agents.simulator import Arrival, replay
 from agents.world import Calibration
+from runtime.client import record_hops
 from topologies.spec import TopologySpec
 
 MBPS = 1e6
@@ -53,16 +54,6 @@ class LivePlans:
 
     def decide(self, ctx):
         return Plan(ctx.model, self.plans.popleft())
-
-
-def record_hops(record):
-    """A live record's plan as hops ((node, start, end), ...), from its h0_, h1_... fields."""
-    hops, i = [], 0
-    while record.get(f"h{i}_name"):
-        start, end = record[f"h{i}_range"].split("-")
-        hops.append((record[f"h{i}_name"], int(start), int(end)))
-        i += 1
-    return tuple(hops)
 
 
 def _replay_rounds(policy_for, method_rows, topology, wan_mbit, cal):

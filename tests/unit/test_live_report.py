@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from runtime.client import record_hops
 from scripts import live_fidelity, live_report, live_sim, live_stats
 
 CELL = {"phase": "load", "wan_mbit": 10, "rate": 6, "seed": 0, "model": "alexnet"}
@@ -126,7 +127,7 @@ def test_the_simulator_also_executes_the_plans_the_live_run_chose():
     (moved,) = live_sim.replay_cell(rows, spec, 10.0, cal).values()
     assert moved["median_s"] == pytest.approx(sim["median_s"])
     assert moved["live_plans_median_s"] < sim["live_plans_median_s"] - 0.05
-    assert live_sim.record_hops({"h0_name": "e2", "h0_range": "0-8", "h1_name": "cloud", "h1_range": "8-11"}) == (
+    assert record_hops({"h0_name": "e2", "h0_range": "0-8", "h1_name": "cloud", "h1_range": "8-11"}) == (
         ("e2", 0, 8), ("cloud", 8, 11))
 
 
