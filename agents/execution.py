@@ -107,9 +107,25 @@ def max_min_rates(flows: list[_Flow], capacity: dict[str, float]) -> list[float]
     return rate
 
 
+@dataclass(frozen=True)
+class ComputeSpan:
+    """One compute stage as executed: when it reached the node, started and ended."""
+    task: int
+    node: str
+    ready: float
+    start: float
+    end: float
+
+
 def execute(tasks, wan_bps: float) -> list[float]:
     """End time of each task, given as (arrival, stages) with :func:`stages_of`'s stages;
     the WAN carries ``wan_bps`` in all."""
+    return execute_traced(tasks, wan_bps)[0]
+
+
+def execute_traced(tasks, wan_bps: float) -> tuple[list[float], list[ComputeSpan]]:
+    """:func:`execute`, and every compute stage's :class:`ComputeSpan` (what a node's
+    heartbeats would have reported, agents.simulator.Heartbeats)."""
     stages = [list(s) for _, s in tasks]
     step = [0] * len(tasks)
     done: list[float | None] = [None] * len(tasks)
@@ -121,6 +137,8 @@ def execute(tasks, wan_bps: float) -> list[float]:
     ready = [(float(arrival), next(order), i) for i, (arrival, _) in enumerate(tasks)]
     heapq.heapify(ready)
     computing = []                                     # heap of (end, order, node)
+    spans: list[ComputeSpan] = []
+    queued_at: dict[int, float] = {}                   # task -> when its compute stage became ready
     now = 0.0
 
     def advance(i):
@@ -154,10 +172,13 @@ def execute(tasks, wan_bps: float) -> list[float]:
                     capacity.setdefault(link, bps)
                 connections[stage.connection].append(_Flow(i, stage, stage.bits))
             else:
+                queued_at[i] = now
                 heapq.heappush(queues[stage.node], (now, next(order), i))
         for node, queue in queues.items():
             if busy.get(node) is None and queue:
                 _, _, i = heapq.heappop(queue)
                 busy[node] = i
-                heapq.heappush(computing, (now + stages[i][step[i]].seconds, next(order), node))
-    return done
+                end = now + stages[i][step[i]].seconds
+                spans.append(ComputeSpan(i, node, queued_at.pop(i), now, end))
+                heapq.heappush(computing, (end, next(order), node))
+    return done, spans

@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass
 
 HEARTBEAT_PORT = 47474
+INTERVAL_S = 0.5          # a host's heartbeat period (runtime.host_agent)
+BUSY_WINDOW_S = 1.0       # a worker's busy fraction is over the last this many seconds
 MAGIC = b"SDNCEP-HB1"
 MAX_PAYLOAD = 1024
 ROLES = ("device", "edge", "cloud")

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from protocol.heartbeat import HEARTBEAT_PORT, Heartbeat, encode
+from protocol.heartbeat import HEARTBEAT_PORT, INTERVAL_S, Heartbeat, encode
 
 LOG = logging.getLogger("sdncep.host_agent")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -112,7 +112,7 @@ def mem_available_bytes():
 
 
 class HostAgent:
-    def __init__(self, name, role, ip, prefixlen=8, interval=0.5, load=None, queue_len_fn=None, pacing_fn=None):
+    def __init__(self, name, role, ip, prefixlen=8, interval=INTERVAL_S, load=None, queue_len_fn=None, pacing_fn=None):
         """``load`` defaults to this process's own cgroup; see CgroupLoad. ``pacing_fn``
         gives a paced worker's fidelity counters (protocol.heartbeat.PACING_FIELDS)."""
         self.name, self.role, self.ip, self.interval = name, role, ip, interval
@@ -152,7 +152,7 @@ def main(argv=None):
     parser.add_argument("--role", required=True, choices=("device", "edge", "cloud"))
     parser.add_argument("--ip", required=True)
     parser.add_argument("--prefixlen", type=int, default=8)
-    parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--interval", type=float, default=INTERVAL_S)
     parser.add_argument("--cgroup-root", action="append", default=[],
                         help="where the cgroup v1 hierarchy is mounted (tried in order, then /sys/fs/cgroup)")
     parser.add_argument("--cpu-share", type=float,

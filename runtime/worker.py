@@ -43,12 +43,13 @@ import time
 from typing import Any, Callable
 
 from protocol import wire
+from protocol.heartbeat import BUSY_WINDOW_S
 from runtime.pacing import PaceStats
 from protocol.wire import ERROR, RESULT, TASK, Frame, FrameError, Limits, Stage
 
 log = logging.getLogger("runtime.worker")
 
-BUSY_WINDOW = 1.0  # seconds over which busy_fraction is measured
+BUSY_WINDOW = BUSY_WINDOW_S  # seconds over which busy_fraction is measured
 
 
 class ByteBudget:

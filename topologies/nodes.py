@@ -20,6 +20,7 @@ from mininet.log import error
 from mininet.node import CPULimitedHost, RemoteController
 from mininet.util import numCores, quietRun
 
+from protocol.heartbeat import INTERVAL_S
 from topologies.schedule import HTB_OPTIONS, htb_change_commands
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +171,7 @@ class EdgeCloudHost(CPULimitedHost):
     def _cgroup_root(self):
         return f"/proc/{os.getpid()}/root/sys/fs/cgroup"
 
-    def _agent_command(self, interval=0.5):
+    def _agent_command(self, interval=INTERVAL_S):
         command = [sys.executable, "-m", "runtime.host_agent", "--name", self.name, "--role", self.role,
                    "--ip", self.IP(), "--prefixlen", str(self.defaultIntf().prefixLen or 8),
                    "--interval", str(interval), "--cgroup-root", self._cgroup_root()]
