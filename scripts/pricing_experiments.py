@@ -72,14 +72,17 @@ def scale(full: bool) -> dict:
 
 
 def run_point(cfg, seed, ms, progress, task, extra):
+    from agents.pricing.offline import alone_bound
     from agents.pricing.online import run_online
     from agents.pricing.workload import make_world
     cluster, jobs = make_world(cfg, seed)
+    bound = alone_bound(jobs, cluster)
     rows, outs = [], {}
     for name, m in ms.items():
         out = run_online(jobs, cluster, m)
         outs[name] = out
-        rows.append({**extra, "seed": seed, **out.summary()})
+        rows.append({**extra, "seed": seed, **out.summary(), "alone_bound": round(bound, 3),
+                     "of_bound_pct": round(100 * out.welfare / bound, 2) if bound > 0 else None})
         progress.advance(task)
     return rows, outs, (cluster, jobs)
 
@@ -92,7 +95,7 @@ def mean_table(rows, keys):
     out = []
     for g, rs in groups.items():
         d = dict(zip(keys + ["method"], g))
-        for f in ("admitted", "welfare", "revenue", "distributed"):
+        for f in ("admitted", "welfare", "revenue", "distributed", "of_bound_pct"):
             d[f] = round(float(np.mean([r[f] for r in rs])), 2)
         d["jobs"] = rs[0]["jobs"]
         out.append(d)
@@ -423,7 +426,7 @@ def main(argv=None):
             results["bench"] = bench(args.decisions, args.stream_jobs, progress, task)
             write_csv(out / "bench_decision.csv", results["bench"])
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    cols = ["method", "jobs", "admitted", "welfare", "revenue", "distributed"]
+    cols = ["method", "jobs", "admitted", "welfare", "revenue", "distributed", "of_bound_pct"]
     if "welfare_vs_jobs" in results:
         for nj in sc["jobs"]:
             print_table(f"welfare, {nj} jobs, {sc['servers']} edge servers (mean of {len(seeds)} seed(s))",

@@ -122,3 +122,19 @@ def solve_offline(jobs, cluster, time_limit: float = 30.0) -> OfflineResult:
     welfare = float(-res.fun)
     bound = float(-res.mip_dual_bound) if getattr(res, "mip_dual_bound", None) is not None else welfare
     return OfflineResult(welfare, max(bound, welfare), res.status == 0, scheds, nv, time.perf_counter() - t0)
+
+
+def alone_bound(jobs, cluster) -> float:
+    """An upper bound on the welfare of any schedule of ``jobs``, at any size: the sum of
+    each job's best utility with the cluster to itself (the schedules the methods search;
+    other jobs only take capacity away). Where online methods come close to it, nearly
+    every job got its best schedule and no method can do much better."""
+    from .cluster import Usage
+    from .prices import PriceBook, PriceConfig
+    from .schedule import Placement, best_schedule
+    idle, free = Usage(cluster), PriceBook(cluster, PriceConfig(kind="zero"))
+    total = 0.0
+    for job in jobs:
+        best = best_schedule(job, cluster, idle, free, Placement())
+        total += best.utility if best is not None else 0.0
+    return float(total)
