@@ -12,15 +12,25 @@ run, that the isolation held. Per cell of a live run this reports:
   the lowest shaped rate (its bottleneck); payload bytes are counted with their
   TCP/IP/Ethernet framing (9014 bytes on the wire per 8948 of payload with the
   testbed's jumbo frames), as htb counts them;
+* per link, **stalls**: transfers that waited over ``STALL_S`` for their first byte
+  while the link carried nothing. A frame may wait for its first byte behind the
+  earlier frames of its connection (they go in order) or behind other transfers
+  queued on the link; neither leaves the link idle. A wait with the link idle, longer
+  than Linux's minimum TCP retransmission timeout, is lost packets recovered by
+  timeout or a path that carried nothing: the rate check cannot see it, since it
+  times a transfer from its first byte;
 * the controller's overhead (plan request to flows installed), p50 and p99.
 
 A cell whose overruns exceed 1% of its paced hops, or where a link delivered under
 90% of its rate while busy, is marked "emulation overloaded", and the report names
-the nodes that overran or the link.
+the nodes that overran or the link. Stalls are reported beside it, not counted as
+overload: they need not be the emulation's (a flow rule can black-hole a path too).
 """
 
 import functools
 import statistics
+from collections import defaultdict
+from dataclasses import dataclass
 
 from runtime.client import record_hops
 
@@ -29,6 +39,7 @@ RATE_LIMIT = 0.90
 MIN_BUSY_S = 0.25          # a link busier than this in a cell is judged
 WIRE_PER_PAYLOAD = 9014 / 8948   # a jumbo frame (topologies.nodes.MTU) over its TCP payload
 WAN = frozenset(("c1", "g1"))
+STALL_S = 0.2              # Linux's minimum TCP retransmission timeout
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,11 +56,25 @@ def link_rates(spec_links, wan_mbit):
     return rates
 
 
+@dataclass(frozen=True)
+class Leg:
+    """One tensor transfer, charged to its bottleneck ``link``: sent (the sender began
+    writing), first and last byte at the receiver (absolute times), its wire bits."""
+    link: str
+    connection: tuple        # (sender, receiver): its frames go in order
+    sent: float | None
+    start: float
+    end: float
+    bits: float
+    task: str
+
+
 def transfers(record, rates):
-    """(link, start, end, wire bits) of each tensor transfer of a finished task."""
+    """The :class:`Leg` of each tensor transfer of a finished task."""
     out = []
     paths = record.get("paths") or []       # one per hop, then the result's way back
-    for i, ((_, point, _), path) in enumerate(zip(record_hops(record), paths)):
+    hops = record_hops(record)
+    for i, ((name, point, _), path) in enumerate(zip(hops, paths)):
         switches = path["switches"]
         shaped = [(rates[frozenset(pair)], pair) for pair in zip(switches, switches[1:]) if frozenset(pair) in rates]
         start, end = record.get(f"h{i}_first_byte_at"), record.get(f"h{i}_arrived_at")
@@ -58,7 +83,9 @@ def transfers(record, rates):
         slowest = min(rate for rate, _ in shaped)
         link = next(pair for rate, pair in shaped if rate == slowest)
         bits = 8.0 * _out_bytes(record["model"])[point] * WIRE_PER_PAYLOAD
-        out.append(("-".join(link), start, end, bits))
+        sender = record["device"] if i == 0 else hops[i - 1][0]
+        out.append(Leg("-".join(link), (sender, name), record.get(f"h{i}_sent_at"), start, end, bits,
+                       f"{record['method']} {record['device']}#{record['seq']} hop {i}"))
     return out
 
 
@@ -75,19 +102,58 @@ def busy_time(intervals):
     return total
 
 
-def link_fidelity(records, rates):
-    legs = {}
+def _legs_by_link(records, rates):
+    legs = defaultdict(list)
     for record in records:
         if record["status"] == "ok":
-            for link, start, end, bits in transfers(record, rates):
-                legs.setdefault(link, []).append((start, end, bits))
+            for leg in transfers(record, rates):
+                legs[leg.link].append(leg)
+    return legs
+
+
+def link_fidelity(records, rates):
     out = {}
-    for link, items in sorted(legs.items()):
-        busy = busy_time([(s, e) for s, e, _ in items])
+    for link, items in sorted(_legs_by_link(records, rates).items()):
+        busy = busy_time([(leg.start, leg.end) for leg in items])
         configured = rates[frozenset(link.split("-"))]
-        achieved = sum(b for _, _, b in items) / busy / 1e6 if busy > 0 else None
+        achieved = sum(leg.bits for leg in items) / busy / 1e6 if busy > 0 else None
         out[link] = {"configured_mbps": configured, "achieved_mbps": achieved, "busy_s": busy,
                      "transfers": len(items), "ratio": None if achieved is None else achieved / configured}
+    return out
+
+
+def _covered(lo, hi, merged):
+    """How much of [lo, hi] the sorted disjoint intervals ``merged`` cover."""
+    return sum(max(0.0, min(hi, end) - max(lo, start)) for start, end in merged)
+
+
+def _merged(intervals):
+    out = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return out
+
+
+def stalls(records, rates):
+    """{link: [stall]}: the transfers that waited over ``STALL_S`` for their first byte
+    while the link carried no transfer's bytes. A transfer's wait begins when it was
+    sent or, if later, when its connection's previous frame had arrived."""
+    out = {}
+    for link, legs in sorted(_legs_by_link(records, rates).items()):
+        merged = _merged((leg.start, leg.end) for leg in legs)
+        previous_end = {}
+        for leg in sorted(legs, key=lambda leg: leg.start):
+            ready = max(leg.sent, previous_end.get(leg.connection, leg.sent)) if leg.sent is not None else None
+            previous_end[leg.connection] = max(previous_end.get(leg.connection, leg.end), leg.end)
+            if ready is None or leg.start - ready <= STALL_S:
+                continue
+            idle = (leg.start - ready) - _covered(ready, leg.start, merged)
+            if idle > STALL_S:
+                out.setdefault(link, []).append({"task": leg.task, "connection": "->".join(leg.connection),
+                                                 "wait_s": leg.start - ready, "idle_s": idle})
     return out
 
 
@@ -108,6 +174,7 @@ def cell_fidelity(records, runs, rates):
     """The fidelity of one cell: nodes, links, controller overhead, and the verdict."""
     nodes = node_fidelity(runs)
     links = link_fidelity(records, rates) if rates is not None else {}
+    stalled = stalls(records, rates) if rates is not None else {}
     overhead = sorted(r["controller_overhead_s"] for r in records if r.get("controller_overhead_s") is not None)
     hops = sum(n["hops"] for n in nodes.values())
     overruns = sum(n["overruns"] for n in nodes.values())
@@ -118,7 +185,11 @@ def cell_fidelity(records, runs, rates):
     reasons += [f"link {name}: {l['achieved_mbps']:.1f} of {l['configured_mbps']:g} Mbit/s while busy "
                 f"({l['ratio']:.0%})" for name, l in links.items()
                 if l["ratio"] is not None and l["busy_s"] >= MIN_BUSY_S and l["ratio"] < RATE_LIMIT]
-    return {"nodes": nodes, "links": links, "paced_hops": hops, "overruns": overruns,
+    stall_notes = [f"link {name}: {st['connection']} waited {st['wait_s']:.2f} s for its first byte, "
+                   f"the link idle {st['idle_s']:.2f} s of it ({st['task']})"
+                   for name, items in stalled.items() for st in items]
+    return {"nodes": nodes, "links": links, "stalls": stalled, "stall_notes": stall_notes,
+            "paced_hops": hops, "overruns": overruns,
             "overhead_p50_s": statistics.median(overhead) if overhead else None,
             "overhead_p99_s": overhead[min(len(overhead) - 1, round(0.99 * (len(overhead) - 1)))] if overhead else None,
             "overloaded": bool(reasons), "reasons": reasons}

@@ -122,7 +122,8 @@ def verdict(cells):
     """Per seed, over the judged phases: where at least a quarter of the twins got another
     plan than a baseline's, did SDN-CEP win (paired p < 0.05) in at least 75% of those
     cells, for every baseline; is SDN-CEP within 10% of the Oracle in every cell; was no
-    cell overloaded; and is the simulator within 10% of every measured median."""
+    cell overloaded (and which had a stalled transfer); and is the simulator within 10%
+    of every measured median."""
     seeds = defaultdict(list)
     for cell in cells:
         if cell["key"]["phase"] in JUDGED_PHASES and "compare" in cell:
@@ -142,6 +143,7 @@ def verdict(cells):
                     "near_oracle": sum(1 for v in near_oracle if v), "oracle_cells": sum(1 for v in near_oracle
                                                                                       if v is not None),
                     "overloaded": [c["name"] for c in group if c["fidelity"]["overloaded"]],
+                    "stalled": [c["name"] for c in group if c["fidelity"].get("stalls")],
                     "sim_within": sum(1 for e in sim if e <= SIM_TOLERANCE), "sim_pairs": len(sim),
                     "sim_worst": max(sim, default=None)})
     return out
@@ -208,7 +210,8 @@ def latency_table(summary):
 def fidelity_table(summary):
     lines = ["Fidelity of the emulation per cell: worst node's overruns/hops (limit "
              f"{live_fidelity.OVERRUN_LIMIT:.0%}), worst link's achieved/shaped rate while busy (limit "
-             f"{live_fidelity.RATE_LIMIT:.0%}), controller overhead p50/p99 ms:"]
+             f"{live_fidelity.RATE_LIMIT:.0%}), controller overhead p50/p99 ms; stalled: transfers that waited "
+             f"over {live_fidelity.STALL_S:g} s for their first byte while their link carried nothing:"]
     for cell in summary["cells"]:
         f = cell["fidelity"]
         node = max(f["nodes"].items(), key=lambda kv: kv[1]["share"], default=None)
@@ -218,6 +221,9 @@ def fidelity_table(summary):
         node_text = "-" if node is None else f"{node[0]} {node[1]['overruns']}/{node[1]['hops']}"
         link_text = "-" if link is None else f"{link[0]} {link[1]['ratio']:.0%}"
         status = "  EMULATION OVERLOADED: " + "; ".join(f["reasons"]) if f["overloaded"] else ""
+        notes = f.get("stall_notes") or []
+        status += f"  STALLED: {'; '.join(notes[:3])}" + (f" and {len(notes) - 3} more" if len(notes) > 3 else "") \
+            if notes else ""
         lines.append(f"  {cell['name']:<48} {node_text:>14} {link_text:>12} "
                      f"{_ms(f['overhead_p50_s'], 1)}/{_ms(f['overhead_p99_s'], 1)}{status}")
     return "\n".join(lines)
@@ -228,6 +234,7 @@ def verdict_table(summary):
     for v in summary["verdict"]:
         lines.append(f"  seed {v['seed']}: {v['cells']} cells; SDN-CEP within 10% of the Oracle in "
                      f"{v['near_oracle']}/{v['oracle_cells']}; overloaded cells {len(v['overloaded'])}; "
+                     f"cells with a stalled transfer {len(v.get('stalled', ()))}; "
                      f"simulator within 10% of the measured median {v['sim_within']}/{v['sim_pairs']} "
                      f"(worst {_pct(v['sim_worst'])})")
         for b, r in v["baselines"].items():
@@ -257,7 +264,9 @@ def markdown_table(summary):
             row.append(f"**{text}**" if live_stats.judged(pair) else text)
         errors = [e for e in (_sim_error(cell, m) for m in methods) if e is not None]
         row.append(_pct(max(errors, default=None)))
-        row.append("overloaded" if cell["fidelity"]["overloaded"] else "ok")
+        stalled = sum(len(v) for v in (cell["fidelity"].get("stalls") or {}).values())
+        row.append(("overloaded" if cell["fidelity"]["overloaded"] else "ok")
+                   + (f", {stalled} stalled" if stalled else ""))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

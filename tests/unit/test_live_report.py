@@ -137,3 +137,26 @@ def test_markdown_table_bolds_the_comparisons_sdn_cep_won(tmp_path):
     header, rule, row = table.split("\n")
     assert header.startswith("| cell | Only-Cloud") and row.count("|") == header.count("|")
     assert "**24/24, p=" in row and "| 252 | 202 | 202 |" in row   # vs DPTO won; DPTO, SDN-CEP, Oracle medians
+
+
+def test_a_transfer_waiting_for_its_first_byte_on_an_idle_link_is_a_stall():
+    rates = live_fidelity.link_rates([("l1", "c1", 100.0, "fabric"), ("c1", "g1", 50.0, "wan")], wan_mbit=20)
+    path = [{"switches": ["l1", "c1", "g1"]}, {"switches": ["l1", "c1", "g1"]}]
+
+    def task(seq, sent, first, end, device="d1", edge="e1"):   # edge -> cloud is hop 1
+        return record("sdn-cep", 1.0, seq=seq, device=device, plan=f"{edge}:0-8,cloud:8-11", paths=path,
+                      h0_name=edge, h0_range="0-8", h1_name="cloud", h1_range="8-11",
+                      h1_sent_at=sent, h1_first_byte_at=first, h1_arrived_at=end)
+    rows = [task(0, 0.00, 0.01, 0.05),
+            task(1, 0.02, 0.05, 0.09),            # behind task 0 on the same connection: no wait of its own
+            task(2, 1.00, 1.01, 3.00),            # a long transfer keeps the link busy ...
+            task(3, 1.10, 2.50, 2.60, "d2", "e2"),   # ... so this one's wait (another connection) is queueing
+            task(4, 4.00, 5.40, 5.45),            # 1.4 s with the link idle: a stall
+            task(5, 4.10, 5.45, 5.50, "d2")]      # behind task 4 on e1's connection: the same stall
+    (stall,) = live_fidelity.stalls(rows, rates)["c1-g1"]
+    assert stall["connection"] == "e1->cloud" and stall["task"] == "sdn-cep d1#4 hop 1"
+    assert stall["wait_s"] == pytest.approx(1.4) and stall["idle_s"] == pytest.approx(1.4)
+    fidelity = live_fidelity.cell_fidelity(rows, [], rates)
+    assert "waited 1.40 s" in fidelity["stall_notes"][0]
+    assert not any("first byte" in reason for reason in fidelity["reasons"])   # reported, not counted as overload
+    assert live_fidelity.stalls(rows[:4], rates) == {}
