@@ -89,17 +89,20 @@ def transfers(record, rates):
     return out
 
 
+def _merged(intervals):
+    """The union of (start, end) intervals, as sorted disjoint [start, end] lists."""
+    out = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return out
+
+
 def busy_time(intervals):
     """Length of the union of (start, end) intervals."""
-    total, reach = 0.0, None
-    for start, end in sorted(intervals):
-        if reach is None or start > reach:
-            total += end - start
-            reach = end
-        elif end > reach:
-            total += end - reach
-            reach = end
-    return total
+    return sum(end - start for start, end in _merged(intervals))
 
 
 def _legs_by_link(records, rates):
@@ -125,16 +128,6 @@ def link_fidelity(records, rates):
 def _covered(lo, hi, merged):
     """How much of [lo, hi] the sorted disjoint intervals ``merged`` cover."""
     return sum(max(0.0, min(hi, end) - max(lo, start)) for start, end in merged)
-
-
-def _merged(intervals):
-    out = []
-    for start, end in sorted(intervals):
-        if out and start <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], end)
-        else:
-            out.append([start, end])
-    return out
 
 
 def stalls(records, rates):

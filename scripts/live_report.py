@@ -222,8 +222,8 @@ def fidelity_table(summary):
         link_text = "-" if link is None else f"{link[0]} {link[1]['ratio']:.0%}"
         status = "  EMULATION OVERLOADED: " + "; ".join(f["reasons"]) if f["overloaded"] else ""
         notes = f.get("stall_notes") or []
-        status += f"  STALLED: {'; '.join(notes[:3])}" + (f" and {len(notes) - 3} more" if len(notes) > 3 else "") \
-            if notes else ""
+        if notes:
+            status += "  STALLED: " + "; ".join(notes[:3]) + (f" and {len(notes) - 3} more" if len(notes) > 3 else "")
         lines.append(f"  {cell['name']:<48} {node_text:>14} {link_text:>12} "
                      f"{_ms(f['overhead_p50_s'], 1)}/{_ms(f['overhead_p99_s'], 1)}{status}")
     return "\n".join(lines)
