@@ -17,7 +17,8 @@ MAGIC = b"SDNCEP-HB1"
 MAX_PAYLOAD = 1024
 ROLES = ("device", "edge", "cloud")
 # A paced worker's fidelity counters since it started (runtime.pacing.PaceStats)
-PACING_FIELDS = ("paced_hops", "overruns", "overrun_s", "worst_overrun_s", "real_s", "emulated_s")
+PACING_FIELDS = ("paced_hops", "overruns", "overrun_s", "worst_overrun_s", "real_s", "emulated_s",
+                 "tcp_retransmits")
 
 
 class HeartbeatError(ValueError):

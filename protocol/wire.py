@@ -421,6 +421,24 @@ def peer_closed(sock: socket.socket) -> bool:
         return True
 
 
+# struct tcp_info (linux/tcp.h): eight one-byte fields, then 32-bit ones; tcpi_total_retrans
+# is the 24th of those
+_TCP_INFO_TOTAL_RETRANS = struct.Struct("=I")
+_TCP_INFO_TOTAL_RETRANS_AT = 8 + 23 * 4
+
+
+def total_retransmissions(sock: socket.socket) -> int | None:
+    """Segments the kernel has retransmitted on this TCP connection (None where the
+    platform does not say)."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_TOTAL_RETRANS_AT + 4)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < _TCP_INFO_TOTAL_RETRANS_AT + 4:
+        return None
+    return _TCP_INFO_TOTAL_RETRANS.unpack_from(info, _TCP_INFO_TOTAL_RETRANS_AT)[0]
+
+
 def tune_socket(sock: socket.socket) -> None:
     """TCP_NODELAY (no Nagle delay on the small header / small results)."""
     try:

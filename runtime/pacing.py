@@ -89,6 +89,7 @@ class PaceStats:
     worst_overrun_s: float = 0.0
     real_s: float = 0.0           # real compute time of all hops
     emulated_s: float = 0.0       # emulated time of all hops
+    tcp_retransmits: int = 0      # segments the kernel resent on the worker's outgoing connections
 
     def record(self, real_s: float, emulated_s: float) -> None:
         self.paced_hops += 1

@@ -108,6 +108,7 @@ class _Sender(threading.Thread):
         self.worker, self.dest = worker, dest
         self.q: queue.Queue[_Outgoing | None] = queue.Queue(maxsize=worker.queue_size * 4)
         self.sock: socket.socket | None = None
+        self._resent = 0            # the connection's retransmitted segments already counted
 
     def run(self) -> None:
         try:
@@ -122,8 +123,22 @@ class _Sender(threading.Thread):
                     return
                 self._deliver(item)
         finally:
-            if self.sock is not None:
-                self.sock.close()
+            self._close()
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self._count_resent()
+            self.sock.close()
+            self.sock = None
+
+    def _count_resent(self) -> None:
+        """Charge what TCP resent on the connection since last looked: a frame that
+        waited with the link idle (scripts/live_fidelity: stalls) shows as resends
+        here if packets were lost, and not if the path was fine."""
+        total = wire.total_retransmissions(self.sock)
+        if total is not None and total > self._resent:
+            self.worker._resent(self.dest, total - self._resent)
+            self._resent = total
 
     def _deliver(self, item: _Outgoing) -> None:
         try:
@@ -142,8 +157,7 @@ class _Sender(threading.Thread):
 
     def _conn(self) -> socket.socket:
         if self.sock is not None and wire.peer_closed(self.sock):
-            self.sock.close()
-            self.sock = None
+            self._close()
         if self.sock is None:
             try:
                 s = socket.create_connection(_numeric_addr(*self.dest), timeout=self.worker.connect_timeout)
@@ -152,7 +166,9 @@ class _Sender(threading.Thread):
                 raise
             s.settimeout(self.worker.send_timeout)
             wire.tune_socket(s)
-            self.sock = s
+            self.sock, self._resent = s, 0
+        else:
+            self._count_resent()
         return self.sock
 
     def _send(self, item: _Outgoing) -> None:
@@ -166,8 +182,7 @@ class _Sender(threading.Thread):
                 wire.send_frame(s, frame, item.tensor, self.worker.limits, stall_timeout=self.worker.stall_timeout)
                 return
             except OSError as e:
-                s.close()
-                self.sock = None
+                self._close()
                 if attempt or isinstance(e, wire.SendStalled):   # a stalled path stays stalled
                     raise
 
@@ -337,6 +352,11 @@ class Worker:
     def _count(self, key: str) -> None:
         with self._lock:
             self._counters[key] += 1
+
+    def _resent(self, dest: tuple[str, int], segments: int) -> None:
+        with self._lock:
+            self.pace_stats.tcp_retransmits += segments
+        log.warning("%s: TCP resent %d segment(s) to %s:%s", self.name, segments, *dest)
 
     # ------------------------------------------------------------------ receive
     def _accept_loop(self) -> None:

@@ -348,6 +348,9 @@ def parse_args(argv):
     parser.add_argument("--trace", help="bandwidth trace CSV (time_s,link,mbit) replayed in the wifi phase instead "
                                         "of the generated WiFi-like one; the same files `sdncep sim --trace` reads")
     parser.add_argument("--skip", default="", help=f"phases to skip, of {','.join(PHASES)}")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run the whole benchmark this many times (same arrivals; folders repeat-1, ...) and "
+                             "judge the repeats pooled (scripts/live_repeats.py)")
     parser.add_argument("--out", help="run folder (default: a new one under results/live/, which 'latest' "
                                       "links to)")
     args = parser.parse_args(argv)
@@ -363,6 +366,8 @@ def parse_args(argv):
             plan[key] = getattr(args, key)
     if min(plan["loads"] + plan["wans"], default=1) <= 0 or plan["per_cell"] < 1 or plan["rounds"] < 1:
         parser.error("loads, bandwidths, --per-cell and --rounds must be positive")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     args.skip = set(filter(None, args.skip.split(",")))
     if args.skip - set(PHASES):
         parser.error(f"--skip takes phases of {', '.join(PHASES)}")
@@ -375,14 +380,38 @@ def parse_args(argv):
 
 def main(argv=None):
     args, plan = parse_args(argv)
-    methods, skip = args.methods, args.skip
-    if not {"sdn-cep", "sdn-cep-dqn"} & set(methods):
+    if not {"sdn-cep", "sdn-cep-dqn"} & set(args.methods):
         args.agent = args.predictor = None
     for path in filter(None, (args.agent or "").split(",") + [args.predictor]):
         if not Path(path).exists():
             print(f"error: {path} not found; train it with scripts/train_agent.py (see README)", file=sys.stderr)
             return 2
     out = Path(args.out) if args.out else run_records.new_run_dir(REPO / "results" / "live")
+    out.mkdir(parents=True, exist_ok=True)
+    if args.repeats == 1:
+        return run_once(args, plan, out, argv)
+    folders = [out / f"repeat-{k}" for k in range(1, args.repeats + 1)]
+    codes = []
+    for k, folder in enumerate(folders, 1):
+        print(f"repeat {k} of {args.repeats}: {folder}", flush=True)
+        codes.append(run_once(args, plan, folder, argv))
+        if codes[-1] == 2:          # a bad setting: the other repeats would fail alike
+            return 2
+    run_records.write_manifest(out, run_records.manifest("live-repeats", vars(args), settings=plan,
+                                                         repeats=[str(f) for f in folders]))
+    finished = [f for f in folders if (f / "records.json").is_file()]
+    if len(finished) < 2:
+        print(f"error: only {len(finished)} of {args.repeats} repeats finished; nothing to pool", file=sys.stderr)
+        return max(codes)
+    print(live_report.report_repeats(finished, out))
+    print(f"\npooled summary and report in {out}; each repeat's run in {', '.join(f.name for f in folders)}")
+    return max(codes)
+
+
+def run_once(args, plan, out, argv=None):
+    """One whole benchmark into ``out``: 0 if no task was lost, 1 if one was or the
+    testbed failed, 2 on a bad setting."""
+    methods, skip = args.methods, args.skip
     out.mkdir(parents=True, exist_ok=True)
     models = tuple(dict.fromkeys((args.model,) + (plan["models"] if "models" not in skip else ())))
     try:

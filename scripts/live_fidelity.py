@@ -19,6 +19,8 @@ run, that the isolation held. Per cell of a live run this reports:
   than Linux's minimum TCP retransmission timeout, is lost packets recovered by
   timeout or a path that carried nothing: the rate check cannot see it, since it
   times a transfer from its first byte;
+* per node, the TCP segments its worker's outgoing connections retransmitted (the
+  workers' counters, runtime.worker): whether a stall lost packets;
 * the controller's overhead (plan request to flows installed), p50 and p99.
 
 A cell whose overruns exceed 1% of its paced hops, or where a link delivered under
@@ -151,13 +153,16 @@ def stalls(records, rates):
 
 
 def node_fidelity(runs):
-    """{node: hops, overruns, share, overrun_s} summed over a cell's runs (bench_live's deltas)."""
+    """{node: hops, overruns, share, overrun_s, resent} summed over a cell's runs (bench_live's
+    deltas); resent: TCP segments its worker's outgoing connections retransmitted (runs made
+    before workers counted them: 0)."""
     out = {}
     for run in runs:
-        node = out.setdefault(run["node"], {"hops": 0, "overruns": 0, "overrun_s": 0.0})
+        node = out.setdefault(run["node"], {"hops": 0, "overruns": 0, "overrun_s": 0.0, "resent": 0})
         node["hops"] += run["paced_hops"]
         node["overruns"] += run["overruns"]
         node["overrun_s"] += run["overrun_s"]
+        node["resent"] += run.get("tcp_retransmits", 0)
     for node in out.values():
         node["share"] = node["overruns"] / node["hops"] if node["hops"] else 0.0
     return out
@@ -181,7 +186,8 @@ def cell_fidelity(records, runs, rates):
     stall_notes = [f"link {name}: {st['connection']} waited {st['wait_s']:.2f} s for its first byte, "
                    f"the link idle {st['idle_s']:.2f} s of it ({st['task']})"
                    for name, items in stalled.items() for st in items]
-    return {"nodes": nodes, "links": links, "stalls": stalled, "stall_notes": stall_notes,
+    resent = {name: n["resent"] for name, n in nodes.items() if n["resent"]}
+    return {"nodes": nodes, "links": links, "stalls": stalled, "stall_notes": stall_notes, "resent": resent,
             "paced_hops": hops, "overruns": overruns,
             "overhead_p50_s": statistics.median(overhead) if overhead else None,
             "overhead_p99_s": overhead[min(len(overhead) - 1, round(0.99 * (len(overhead) - 1)))] if overhead else None,

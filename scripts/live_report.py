@@ -68,14 +68,42 @@ def method_stats(rows):
     }
 
 
-def summarize(records, run=None, fidelity_runs=(), simulate=True):
+def cells_of(records):
+    """{cell key: {method: [records]}} of the measured tasks (warm-up left out)."""
+    cells = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.get("phase") not in (None, "warmup"):
+            cells[cell_key(r)][r["method"]].append(r)
+    return cells
+
+
+def simulate_cells(records, run):
+    """{cell key: {method: (simulated latencies, latencies with the live run's plans)}}:
+    the simulator replaying each judged cell's arrivals (scripts.live_sim) with the
+    topology, calibration and agents of ``run`` (bench_live's run.json)."""
+    from scripts import live_sim
+    spec = run.get("topology")
+    out = {}
+    for key, by_method in cells_of(records).items():
+        phase, wan = key[0], key[1]
+        if not spec or wan is None or phase not in JUDGED_PHASES:
+            continue
+        rows = [r for method_rows in by_method.values() for r in method_rows]
+        sim = live_sim.replay_cell(rows, spec, wan, run.get("calibration"), run.get("agents", ""),
+                                   run.get("agent_top_k", 5))
+        out[key] = {m: (list(p["by_task"].values()), list(p["live_plans_by_task"].values())) for m, p in sim.items()}
+    return out
+
+
+def summarize(records, run=None, fidelity_runs=(), simulate=True, simulated=None):
     """Everything the report prints and draws. ``run`` is bench_live's run.json (topology,
-    calibration, agents): without it there is no link check and no simulator replay."""
+    calibration, agents): without it there is no link check and no simulator replay.
+    ``simulated``: :func:`simulate_cells`'s result, if already made (repeats pooled)."""
     run = run or {}
     measured = [r for r in records if r.get("phase") not in (None, "warmup")]
-    cells = defaultdict(lambda: defaultdict(list))
-    for r in measured:
-        cells[cell_key(r)][r["method"]].append(r)
+    cells = cells_of(measured)
+    if simulated is None:
+        simulated = simulate_cells(measured, run) if simulate and run.get("topology") else {}
     runs_of = defaultdict(list)
     for f in fidelity_runs:
         runs_of[cell_key(f)].append(f)
@@ -84,7 +112,7 @@ def summarize(records, run=None, fidelity_runs=(), simulate=True):
     for key in sorted(cells, key=_sort_key):
         by_method = cells[key]
         rows = [r for method_rows in by_method.values() for r in method_rows]
-        phase, wan = key[0], key[1]
+        wan = key[1]
         rates = live_fidelity.link_rates(_spec_links(spec), wan) if spec and wan is not None else None
         cell = {"key": dict(zip(CELL_KEYS, key)), "name": cell_name(key),
                 "methods": {m: method_stats(v) for m, v in sorted(by_method.items())},
@@ -92,13 +120,9 @@ def summarize(records, run=None, fidelity_runs=(), simulate=True):
         if "sdn-cep" in by_method:
             cell["compare"] = {b: live_stats.paired(by_method["sdn-cep"], by_method[b])
                                for b in BASELINES + ("oracle",) if b in by_method}
-        if simulate and spec and wan is not None and phase in JUDGED_PHASES:
-            from scripts import live_sim
-            sim = live_sim.replay_cell(rows, spec, wan, run.get("calibration"), run.get("agents", ""),
-                                       run.get("agent_top_k", 5))
-            for method, predicted in sim.items():
-                cell["methods"][method]["sim_median_s"] = predicted["median_s"]
-                cell["methods"][method]["sim_live_plans_median_s"] = predicted["live_plans_median_s"]
+        for method, (sim, live_plans) in simulated.get(key, {}).items():
+            cell["methods"][method]["sim_median_s"] = statistics.median(sim) if sim else None
+            cell["methods"][method]["sim_live_plans_median_s"] = statistics.median(live_plans) if live_plans else None
         out_cells.append(cell)
     by_method = defaultdict(list)
     for r in measured:
@@ -211,7 +235,8 @@ def fidelity_table(summary):
     lines = ["Fidelity of the emulation per cell: worst node's overruns/hops (limit "
              f"{live_fidelity.OVERRUN_LIMIT:.0%}), worst link's achieved/shaped rate while busy (limit "
              f"{live_fidelity.RATE_LIMIT:.0%}), controller overhead p50/p99 ms; stalled: transfers that waited "
-             f"over {live_fidelity.STALL_S:g} s for their first byte while their link carried nothing:"]
+             f"over {live_fidelity.STALL_S:g} s for their first byte while their link carried nothing; "
+             "TCP resent: segments each node's outgoing connections retransmitted:"]
     for cell in summary["cells"]:
         f = cell["fidelity"]
         node = max(f["nodes"].items(), key=lambda kv: kv[1]["share"], default=None)
@@ -224,6 +249,8 @@ def fidelity_table(summary):
         notes = f.get("stall_notes") or []
         if notes:
             status += "  STALLED: " + "; ".join(notes[:3]) + (f" and {len(notes) - 3} more" if len(notes) > 3 else "")
+        if f.get("resent"):
+            status += "  TCP resent: " + ", ".join(f"{node} {n}" for node, n in f["resent"].items())
         lines.append(f"  {cell['name']:<48} {node_text:>14} {link_text:>12} "
                      f"{_ms(f['overhead_p50_s'], 1)}/{_ms(f['overhead_p99_s'], 1)}{status}")
     return "\n".join(lines)
@@ -237,9 +264,37 @@ def verdict_table(summary):
                      f"cells with a stalled transfer {len(v.get('stalled', ()))}; "
                      f"simulator within 10% of the measured median {v['sim_within']}/{v['sim_pairs']} "
                      f"(worst {_pct(v['sim_worst'])})")
+        if "repeats_apart" in v:
+            lines.append(f"    repeats' medians more than {SIM_TOLERANCE:.0%} apart in {v['repeats_apart']}/"
+                         f"{v['repeat_pairs']} method-cells (widest {_pct(v['repeat_spread_worst'])})")
         for b, r in v["baselines"].items():
             lines.append(f"    vs {label(b):<14} SDN-CEP faster (p < {live_stats.ALPHA}) in {r['won']}/{r['cells']} "
                          f"counted cells: {'met' if r['ok'] else 'NOT met'} (>= 75%)")
+    return "\n".join(lines)
+
+
+def repeats_table(summary):
+    """Per judged cell and method: each repeat's median, the pooled one, the simulator's."""
+    names = summary["repeats"]
+    lines = [f"Repeats pooled: {', '.join(names)}. Median latency (ms) per repeat, over all their tasks, "
+             "and the simulator's over the same arrivals:",
+             f"  {'method':<20} {'repeats':>{6 * len(names) + 2}} {'spread':>7} {'pooled':>7} {'sim':>7} {'error':>6}"]
+    for cell in summary["cells"]:
+        if cell["key"]["phase"] not in JUDGED_PHASES:
+            continue
+        lines.append(cell["name"])
+        for method, s in cell["methods"].items():
+            each = " ".join(f"{_ms(m):>5}" for m in s.get("repeat_medians_s", ()))
+            error = _sim_error(cell, method)
+            lines.append(f"  {label(method):<20} {each:>{6 * len(names) + 2}} {_pct(s.get('repeat_spread')):>7} "
+                         f"{_ms(s['median_s']):>7} {_ms(s.get('sim_median_s')):>7} {_pct(error):>6}")
+    if summary.get("left_out"):
+        lines.append(f"in one run only, left out: {'; '.join(summary['left_out'])}")
+    lines.append("Per seed: method-cells whose repeats' medians are more than "
+                 f"{SIM_TOLERANCE:.0%} apart:")
+    for v in summary["verdict"]:
+        lines.append(f"  seed {v['seed']}: {v['repeats_apart']}/{v['repeat_pairs']} "
+                     f"(widest {_pct(v['repeat_spread_worst'])})")
     return "\n".join(lines)
 
 
@@ -308,32 +363,74 @@ def side_by_side(summary_a, summary_b, name_a="A", name_b="B"):
     return "\n".join(lines)
 
 
-def read_run(folder, simulate=True, redraw=True):
-    """The summary of a run folder (live or sim records), redrawn into it if ``redraw``."""
+def load_run(folder):
+    """(folder, records, run.json or None, fidelity runs) of a run folder."""
     from sdncep.records import resolve_run
     out = resolve_run(folder)
+    if not (out / "records.json").is_file() and any(out.glob("repeat-*/records.json")):
+        raise FileNotFoundError(f"{folder} holds repeats (repeat-1, ...): give them with --repeats, "
+                                f"e.g. sdncep report --repeats {out}/repeat-*")
     if not (out / "records.json").is_file():
         raise FileNotFoundError(f"{folder} has no records.json; give a run folder (results/live/..., "
                                 f"results/sim/...) or its parent with a 'latest' link")
     records = json.loads((out / "records.json").read_text())
     run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else None
     fidelity = json.loads((out / "fidelity.json").read_text()) if (out / "fidelity.json").is_file() else ()
+    return out, records, run, fidelity
+
+
+def read_run(folder, simulate=True, redraw=True):
+    """The summary of a run folder (live or sim records), redrawn into it if ``redraw``."""
+    out, records, run, fidelity = load_run(folder)
     if redraw:
         return out, write_all(records, out, run, fidelity, simulate=simulate)
     return out, summarize(records, run, fidelity, simulate)
 
 
+def report_repeats(folders, out=None, markdown=False, simulate=True):
+    """The report over repeats of one scenario (scripts.live_repeats); with ``out``, the
+    pooled summary and the printed report are written there."""
+    from scripts import live_repeats
+    loaded = [load_run(folder) for folder in folders]
+    summary = live_repeats.pooled_summary([(str(path), records, run, fidelity)
+                                           for path, records, run, fidelity in loaded], simulate)
+    text = "\n\n".join([repeats_table(summary),
+                         markdown_table(summary) if markdown else latency_table(summary)])
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+        (out / "report.txt").write_text(text + "\n")
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Redraw a finished run (live or simulated): tables, verdicts, "
-                                                 "figures; with two runs, their medians side by side.")
+                                                 "figures; with two runs, their medians side by side; with "
+                                                 "--repeats, the verdicts over repeats of one scenario.")
     parser.add_argument("runs", nargs="*", default=["results/live/latest"], metavar="RUN",
                         help="run folder(s) with records.json (default: results/live/latest); give two to compare")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulator replay")
     parser.add_argument("--markdown", action="store_true",
                         help="print the judged cells as a Markdown table (medians in ms, paired tests)")
+    parser.add_argument("--repeats", action="store_true",
+                        help="the runs are repeats of one scenario (same command): pool each cell's tasks "
+                             "over them, judge the pooled cells and show each repeat's median")
+    parser.add_argument("--out", metavar="DIR",
+                        help="with --repeats: write the pooled summary.json and report.txt here")
     args = parser.parse_args(argv)
+    if args.repeats:
+        if len(args.runs) < 2:
+            parser.error("--repeats needs two or more run folders")
+        try:
+            print(report_repeats(args.runs, args.out, args.markdown, simulate=not args.no_sim))
+        except (FileNotFoundError, ValueError) as exc:
+            parser.error(str(exc))
+        return 0
+    if args.out:
+        parser.error("--out goes with --repeats (a single run is redrawn into its own folder)")
     if len(args.runs) > 2:
-        parser.error("give one run folder, or two to compare")
+        parser.error("give one run folder, or two to compare (or --repeats)")
     try:
         read = [read_run(run, simulate=not args.no_sim, redraw=len(args.runs) == 1) for run in args.runs]
     except (FileNotFoundError, ValueError) as exc:

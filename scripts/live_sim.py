@@ -76,9 +76,10 @@ def _replay_rounds(policy_for, method_rows, topology, wan_mbit, cal, feedback=No
 
 
 def replay_cell(rows, spec, wan_mbit, calibration, agents="", top_k=5, feedback=Heartbeats()):
-    """{method: {"median_s", "by_task", "live_plans_median_s"}} for one cell's records:
-    each task's simulated latency with the method planning in the simulator, and the
-    median with the plans the live run chose (over the tasks that got one).
+    """{method: {"median_s", "by_task", "live_plans_median_s", "live_plans_by_task"}} for
+    one cell's records: each task's simulated latency ({(round, device, seq): seconds})
+    with the method planning in the simulator, and with the plans the live run chose
+    (over the tasks that got one), and their medians.
 
     ``spec`` is the topology (a TopologySpec mapping), ``calibration`` what the live run
     applied, ``agents`` the comma-separated agent checkpoints it loaded and ``top_k`` the
@@ -106,5 +107,6 @@ def replay_cell(rows, spec, wan_mbit, calibration, agents="", top_k=5, feedback=
         ran = [r for r in method_rows if record_hops(r)]     # a task refused live never loaded the world
         live_plans = _replay_rounds(LivePlans, ran, topology, wan_mbit, cal) if ran else {}
         out[method] = {"median_s": statistics.median(by_task.values()), "by_task": by_task,
-                       "live_plans_median_s": statistics.median(live_plans.values()) if live_plans else None}
+                       "live_plans_median_s": statistics.median(live_plans.values()) if live_plans else None,
+                       "live_plans_by_task": live_plans}
     return out

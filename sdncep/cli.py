@@ -15,7 +15,7 @@ COMMANDS = {
     "bench": ("scripts.bench_live", "the live benchmark with every option (--full: about 45 min, root)"),
     "sim": ("scripts.sim", "evaluate methods (built-in or plug-in) in the simulator, cell by cell"),
     "train": ("scripts.train_agent", "train an SDN-CEP agent in the simulator"),
-    "report": ("scripts.live_report", "redraw a run folder; compare two runs side by side"),
+    "report": ("scripts.live_report", "redraw a run folder; compare two runs side by side; --repeats: judge repeats of one scenario pooled"),
     "chaos": ("scripts.chaos_live", "the live loop under injected faults: a table per fault type (about 8 min, root)"),
     "soak": ("scripts.soak_live", "10 000 live tasks at a steady rate: does the memory stay flat? (about 17 min, root)"),
     "view": ("scripts.demo", "start the testbed and print the controller's global view (root)"),

@@ -2,11 +2,14 @@
 device's), the rounds, the calibration from warm-up tasks, and its command line."""
 
 import io
+import json
 import subprocess
 import sys
 import time
 
 import pytest
+
+from scripts import bench_live
 
 from runtime.device import start_on_stdin
 from scripts.bench_live import calibration_of, main, rounds_of, start_together
@@ -63,6 +66,37 @@ def test_bad_levels_are_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--bandwidths", "5,fast"])
     assert exited.value.code == 2 and "comma-separated numbers" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["--repeats", "0"])
+    assert exited.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
+
+
+def test_repeats_run_the_benchmark_again_into_their_own_folders_and_are_judged_pooled(tmp_path, monkeypatch, capsys):
+    from topologies.spec import TopologySpec
+    ran = []
+
+    def run_once(args, plan, out, argv=None):      # stands in for a testbed run: one cell, two methods
+        out.mkdir(parents=True)
+        slower = 0.05 * len(ran)
+        records = [{"phase": "load", "wan_mbit": 10, "rate": 6, "seed": 0, "model": "alexnet", "method": method,
+                    "status": "ok", "e2e_s": base + slower + 0.001 * seq, "predicted_latency_s": base,
+                    "predicted_cost": 0.0, "controller_overhead_s": 0.004, "device": "d1", "seq": seq, "round": 0,
+                    "arrival_s": 0.3 * seq, "plan": method}
+                   for seq in range(5) for method, base in (("only-edge", 0.3), ("dpto", 0.25))]
+        (out / "records.json").write_text(json.dumps(records))
+        (out / "run.json").write_text(json.dumps({"topology": dict(TopologySpec().__dict__), "calibration": {
+            "compute": {}, "network": 1.0, "overhead_s": 0.01}}))
+        ran.append(out)
+        return 0
+    monkeypatch.setattr(bench_live, "run_once", run_once)
+    assert main(["--repeats", "2", "--out", str(tmp_path), "--methods", "only-edge,dpto"]) == 0
+    assert ran == [tmp_path / "repeat-1", tmp_path / "repeat-2"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (cell,) = summary["cells"]
+    assert cell["methods"]["dpto"]["repeat_medians_s"] == [pytest.approx(0.252), pytest.approx(0.302)]
+    assert cell["methods"]["dpto"]["n"] == 10
+    assert "Repeats pooled" in (tmp_path / "report.txt").read_text() and "Repeats pooled" in capsys.readouterr().out
+    assert json.loads((tmp_path / "manifest.json").read_text())["kind"] == "live-repeats"
 
 
 def _warmup(compute_s, queue_s=0.0, status="ok", node="edge"):

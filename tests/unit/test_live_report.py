@@ -1,4 +1,6 @@
 """The live report: cells, paired comparisons, the fidelity monitor, verdicts, files."""
+import statistics
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,56 @@ def test_a_transfer_waiting_for_its_first_byte_on_an_idle_link_is_a_stall():
     assert "waited 1.40 s" in fidelity["stall_notes"][0]
     assert not any("first byte" in reason for reason in fidelity["reasons"])   # reported, not counted as overload
     assert live_fidelity.stalls(rows[:4], rates) == {}
+
+
+def test_repeats_of_a_scenario_are_pooled_and_their_spread_reported():
+    from topologies.spec import TopologySpec
+    from scripts import live_repeats
+    meta = {"topology": dict(TopologySpec().__dict__), "calibration": {"compute": {}, "network": 1.0,
+                                                                       "overhead_s": 0.01}}
+
+    def run(ours, theirs):
+        rows = cell_records(ours, theirs, n=6)
+        for r in rows:
+            r["arrival_s"] = 0.2 * r["seq"] + (0.1 if r["device"] == "d2" else 0.0)
+        return rows
+    first, second = run(0.20, 0.25), run(0.26, 0.27)      # SDN-CEP 30 % slower in the second repeat, DPTO 8 %
+    single = live_report.summarize(first, meta)
+    pooled = live_repeats.pooled_summary([("a", first, meta, ()), ("b", second, meta, ())])
+    (cell,) = pooled["cells"]
+    ours = cell["methods"]["sdn-cep"]
+    assert ours["repeat_medians_s"] == [pytest.approx(0.202), pytest.approx(0.262)]
+    assert ours["repeat_spread"] == pytest.approx(0.262 / 0.202 - 1)
+    assert ours["n"] == 24 and ours["median_s"] == pytest.approx(statistics.median(
+        [r["e2e_s"] for r in first + second if r["method"] == "sdn-cep"]))
+    pair = cell["compare"]["dpto"]           # twins pair within each repeat (-0.05 and -0.01), not across
+    assert pair["pairs"] == 24 and pair["median_diff_s"] == pytest.approx(-0.03)
+    # the same arrivals give the same simulated tasks in each repeat: the pooled median is one repeat's
+    alone = single["cells"][0]["methods"]["dpto"]["sim_median_s"]
+    assert cell["methods"]["dpto"]["sim_median_s"] == pytest.approx(alone)
+    (verdict,) = pooled["verdict"]
+    assert verdict["repeats_apart"] == 2 and verdict["repeat_pairs"] == 3    # SDN-CEP and the Oracle; DPTO agrees
+    assert "seed 0: 2/3" in live_report.repeats_table(pooled)
+    other_seed = [dict(r, seed=1) for r in first]          # a cell the others lack: left out, not pooled
+    three = live_repeats.pooled_summary([("a", first, meta, ()), ("b", second, meta, ()), ("c", other_seed, meta, ())])
+    assert [c["name"] for c in three["cells"]] == [cell["name"]] and three["left_out"] == ["load, WAN 10 Mbit/s, "
+                                                                                          "6/s per device, seed 1"]
+    assert three["cells"][0]["methods"]["sdn-cep"]["repeat_medians_s"][2] is None
+    moved = [dict(r, arrival_s=r["arrival_s"] + 0.05) if r["method"] == "dpto" else r for r in second]
+    with pytest.raises(live_repeats.NotRepeats, match="DPTO got other arrivals"):
+        live_repeats.pooled_summary([("a", first, meta, ()), ("b", moved, meta, ())])
+    fewer_edges = dict(meta, topology=dict(meta["topology"], edges=2))
+    with pytest.raises(live_repeats.NotRepeats, match="topology differs in edges"):
+        live_repeats.pooled_summary([("a", first, meta, ()), ("b", second, fewer_edges, ())])
+    with pytest.raises(live_repeats.NotRepeats, match="no run.json"):
+        live_repeats.pooled_summary([("a", first, meta, ()), ("b", second, None, ())])
+
+
+def test_what_tcp_resent_is_summed_per_node_and_shown_beside_the_cell():
+    def counted(node, resent=None):
+        run = dict(CELL, method="sdn-cep", round=0, node=node, paced_hops=5, overruns=0, overrun_s=0.0)
+        return run if resent is None else dict(run, tcp_retransmits=resent)
+    runs = [counted("e2", 4), counted("e2", 2), counted("e1", 0), counted("e3")]     # e3: a run before the count
+    assert live_fidelity.cell_fidelity([], runs, None)["resent"] == {"e2": 6}
+    table = live_report.fidelity_table(live_report.summarize(cell_records(), fidelity_runs=runs))
+    assert "TCP resent: e2 6" in table and "e1 0" not in table

@@ -69,3 +69,25 @@ def test_idle_connections_make_room_for_a_new_one(monkeypatch):
             s.close()
         client.close()
         w.stop()
+
+
+def test_a_sender_charges_what_tcp_resent_on_its_connection(monkeypatch, caplog):
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        assert worker_module.wire.total_retransmissions(tcp) == 0       # the kernel's count, read from TCP_INFO
+        assert worker_module.wire.total_retransmissions(udp) is None
+    looked = iter(range(0, 100, 3))       # the connection's total grows by 3 between frames
+    monkeypatch.setattr(worker_module.wire, "total_retransmissions", lambda sock: next(looked))
+    caplog.set_level(logging.WARNING, logger="runtime.worker")
+    w = Worker(name="rt", models=[TINY_NAME], model_factory=tiny_factory()).start()
+    client = Client(("127.0.0.1", 0)).start()
+    try:
+        plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
+        x = np.ones((1, 3, 8, 8), np.float32)
+        for _ in range(3):       # three results over one pooled connection: looked at before the 2nd and 3rd
+            assert client.infer(plan, x, timeout=10).status == "ok"
+        assert w.pace_stats.tcp_retransmits == 3
+        assert "TCP resent 3 segment(s) to 127.0.0.1" in caplog.text
+    finally:
+        client.close()
+        w.stop()
