@@ -117,8 +117,12 @@ def _legs_by_link(records, rates):
 
 
 def link_fidelity(records, rates):
+    return _link_fidelity(_legs_by_link(records, rates), rates)
+
+
+def _link_fidelity(legs, rates):
     out = {}
-    for link, items in sorted(_legs_by_link(records, rates).items()):
+    for link, items in sorted(legs.items()):
         busy = busy_time([(leg.start, leg.end) for leg in items])
         configured = rates[frozenset(link.split("-"))]
         achieved = sum(leg.bits for leg in items) / busy / 1e6 if busy > 0 else None
@@ -136,8 +140,12 @@ def stalls(records, rates):
     """{link: [stall]}: the transfers that waited over ``STALL_S`` for their first byte
     while the link carried no transfer's bytes. A transfer's wait begins when it was
     sent or, if later, when its connection's previous frame had arrived."""
+    return _stalls(_legs_by_link(records, rates))
+
+
+def _stalls(legs_by_link):
     out = {}
-    for link, legs in sorted(_legs_by_link(records, rates).items()):
+    for link, legs in sorted(legs_by_link.items()):
         merged = _merged((leg.start, leg.end) for leg in legs)
         previous_end = {}
         for leg in sorted(legs, key=lambda leg: leg.start):
@@ -171,8 +179,8 @@ def node_fidelity(runs):
 def cell_fidelity(records, runs, rates):
     """The fidelity of one cell: nodes, links, controller overhead, and the verdict."""
     nodes = node_fidelity(runs)
-    links = link_fidelity(records, rates) if rates is not None else {}
-    stalled = stalls(records, rates) if rates is not None else {}
+    legs = _legs_by_link(records, rates) if rates is not None else {}
+    links, stalled = _link_fidelity(legs, rates), _stalls(legs)
     overhead = sorted(r["controller_overhead_s"] for r in records if r.get("controller_overhead_s") is not None)
     hops = sum(n["hops"] for n in nodes.values())
     overruns = sum(n["overruns"] for n in nodes.values())

@@ -27,11 +27,11 @@ def _arrivals(rows):
     return sorted((str(r.get("round")), r["device"], r["seq"], round(float(r["arrival_s"]), 6)) for r in rows)
 
 
-def common_cells(runs):
+def common_cells(runs, cells):
     """{cell key: (indices of the runs that measured it, methods they all ran)} for the
-    cells measured in two or more of ``runs``; raises :class:`NotRepeats` where such a
-    cell's arrivals differ between them."""
-    cells = [live_report.cells_of(records) for _, records, _, _ in runs]
+    cells measured in two or more of ``runs`` (``cells``: each run's
+    live_report.cells_of); raises :class:`NotRepeats` where such a cell's arrivals
+    differ between them."""
     out = {}
     for key in set().union(*cells):
         having = [i for i, c in enumerate(cells) if key in c]
@@ -63,13 +63,14 @@ def pooled_summary(runs, simulate=True):
         differ = _topology_differences(runs[0][2]["topology"], meta["topology"])
         if differ:
             raise NotRepeats(f"{name} is not a repeat of {runs[0][0]}: its topology differs in {', '.join(differ)}")
-    shared = common_cells(runs)
+    cells = [live_report.cells_of(records) for _, records, _, _ in runs]
+    shared = common_cells(runs, cells)
     records, fidelity, simulated = [], [], defaultdict(dict)
     for index, (_, run_records, meta, run_fidelity) in enumerate(runs):
         kept = [r for r in run_records if _pooled(shared.get(live_report.cell_key(r)), index, r["method"])]
         # twins pair within one repeat: the round names the repeat too
         records += [dict(r, round=f"{index}/{r.get('round')}", repeat=index) for r in kept]
-        fidelity += [f for f in run_fidelity if index in shared.get(live_report.cell_key(f), ((),))[0]]
+        fidelity += [f for f in run_fidelity if index in shared.get(live_report.cell_key(f), ((), ()))[0]]
         for key, by_method in (live_report.simulate_cells(kept, meta) if simulate else {}).items():
             for method, (sim, live_plans) in by_method.items():
                 pooled_sim, pooled_plans = simulated[key].get(method, ([], []))
@@ -77,8 +78,7 @@ def pooled_summary(runs, simulate=True):
     summary = live_report.summarize(records, runs[0][2], fidelity, simulated=dict(simulated))
     _add_spread(summary, records, len(runs))
     summary["repeats"] = [name for name, *_ in runs]
-    every = set().union(*(set(live_report.cells_of(r)) for _, r, _, _ in runs))
-    summary["left_out"] = sorted(live_report.cell_name(k) for k in every - set(shared))
+    summary["left_out"] = sorted(live_report.cell_name(k) for k in set().union(*cells) - set(shared))
     return summary
 
 
