@@ -13,7 +13,6 @@ ones, scaling time by ``1/cpu_share`` between host classes.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from models import profile as models_profile
 from models.host_classes import HOST_CLASSES  # noqa: F401  (re-exported: one source of truth)
 from models.zoo import MODEL_NAMES
 
@@ -115,43 +115,23 @@ class Profile:
         return Profile(self.model, self.host_class, cpu_share, self.points, segs, self.torch_threads,
                        None if self.measured_full_s is None else self.measured_full_s * f)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": 1, "model": self.model, "host_class": self.host_class,
-            "cpu_share": self.cpu_share, "torch_threads": self.torch_threads,
-            "points": [{"index": p.index, "name": p.name, "out_bytes": p.out_bytes,
-                        "shape": list(p.shape)} for p in self.points],
-            "segments": [{"index": s.index, "name": s.name, "kind": s.kind, "flops": s.flops,
-                          "params": s.params, "in_bytes": s.in_bytes, "out_bytes": s.out_bytes,
-                          "median_s": s.median_s, "p90_s": s.p90_s, "repeats": s.repeats}
-                         for s in self.segments],
-            "total_median_s": float(self.seg_times.sum()),
-            "measured_full_s": self.measured_full_s,
-        }
-
 
 def profile_from_dict(d: Mapping[str, Any]) -> Profile:
-    """Validate and convert a schema-1 profile dict."""
-    if d.get("schema") != 1:
-        raise ValueError(f"unsupported profile schema {d.get('schema')!r} (expected 1)")
-    try:
-        points = tuple(Point(int(p["index"]), str(p["name"]), int(p["out_bytes"]),
-                             tuple(int(x) for x in p.get("shape", ()))) for p in d["points"])
-        segs = tuple(Segment(int(s["index"]), str(s["name"]), str(s.get("kind", "other")),
-                             float(s.get("flops", 0.0)), int(s.get("params", 0)),
-                             int(s.get("in_bytes", 0)), int(s.get("out_bytes", 0)),
-                             float(s["median_s"]), float(s.get("p90_s", s["median_s"])),
-                             int(s.get("repeats", 0))) for s in d["segments"])
-        return Profile(str(d["model"]), str(d["host_class"]), float(d["cpu_share"]), points, segs,
-                       int(d.get("torch_threads", 1)),
-                       None if d.get("measured_full_s") is None else float(d["measured_full_s"]))
-    except KeyError as e:
-        raise ValueError(f"profile is missing key {e}") from None
+    """The typed :class:`Profile` of a schema-1 profile; ``d`` is checked first by the
+    one schema validator (models.profile: every key, type and cross-reference)."""
+    d = models_profile.load_profile(d)
+    points = tuple(Point(p["index"], p["name"], p["out_bytes"], tuple(p["shape"])) for p in d["points"])
+    segs = tuple(Segment(s["index"], s["name"], s["kind"], float(s["flops"]), s["params"], s["in_bytes"],
+                         s["out_bytes"], float(s["median_s"]), float(s["p90_s"]), s["repeats"])
+                 for s in d["segments"])
+    return Profile(d["model"], d["host_class"], float(d["cpu_share"]), points, segs, d["torch_threads"],
+                   None if d["measured_full_s"] is None else float(d["measured_full_s"]))
 
 
 def load_profile(path: str | Path) -> Profile:
-    with open(path, encoding="utf-8") as f:
-        return profile_from_dict(json.load(f))
+    """:func:`profile_from_dict` of a profile file (models.profile.ProfileError, a
+    ValueError naming the file and field, if it is unreadable or off the schema)."""
+    return profile_from_dict(models_profile.load_profile(path))
 
 
 # --- synthetic profiles --------------------------------------------------------------
@@ -298,8 +278,8 @@ class ProfileStore:
             for p in sorted(self.root.glob("*/*.json")):
                 try:
                     prof = load_profile(p)
-                except (ValueError, json.JSONDecodeError) as e:  # keep going, but say why
-                    raise ValueError(f"bad profile file {p}: {e}") from None
+                except ValueError as e:          # the message names the file and the field
+                    raise ValueError(f"bad profile file: {e}") from None
                 self._files[(prof.model, prof.host_class)] = prof
         _PROFILED.update(m for m, _ in self._files)
         self._cache: dict[tuple[str, float], Profile] = {}

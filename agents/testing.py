@@ -12,12 +12,12 @@ TINY = {
     "schema": 1, "model": "tiny", "host_class": "cloud", "cpu_share": 1.0, "torch_threads": 1,
     "points": [{"index": 0, "name": "input", "out_bytes": 1000, "shape": [250]},
                {"index": 1, "name": "a", "out_bytes": 500, "shape": [125]},
-               {"index": 2, "name": "b", "out_bytes": 10, "shape": [2]}],
-    "segments": [{"index": 1, "name": "a", "kind": "conv", "flops": 1e6, "params": 100, "in_bytes": 1000,
+               {"index": 2, "name": "output", "out_bytes": 8, "shape": [2]}],
+    "segments": [{"index": 1, "name": "a", "kind": "conv", "flops": 1000000, "params": 100, "in_bytes": 1000,
                   "out_bytes": 500, "median_s": 0.1, "p90_s": 0.11, "repeats": 5},
-                 {"index": 2, "name": "b", "kind": "fc", "flops": 2e6, "params": 1000, "in_bytes": 500,
-                  "out_bytes": 10, "median_s": 0.2, "p90_s": 0.22, "repeats": 5}],
-    "total_median_s": 0.3, "measured_full_s": 0.31,
+                 {"index": 2, "name": "output", "kind": "fc", "flops": 2000000, "params": 1000, "in_bytes": 500,
+                  "out_bytes": 8, "median_s": 0.2, "p90_s": 0.22, "repeats": 5}],
+    "total_median_s": 0.3, "measured_full_s": 0.31, "created": "2026-11-01T00:00:00Z", "machine": "hand-made",
 }
 
 

@@ -1,6 +1,6 @@
 """Every term of the cost model against hand-computed values (tiny 2-segment model).
 
-Numbers: D_0 = 1000 B, D_1 = 500 B, D_2 = 10 B; cloud times 0.1 s and 0.2 s at 1 core,
+Numbers: D_0 = 1000 B, D_1 = 500 B, D_2 = 8 B; cloud times 0.1 s and 0.2 s at 1 core,
 e1 has 0.5 core (0.2 s, 0.4 s), device->e1 80 kbit/s (1000 B = 0.1 s), e1->cloud and
 device->cloud 8 kbit/s (500 B = 0.5 s, 1000 B = 1 s), edge LAN 16 kbit/s.
 Prices: edge 1/s, cloud 2/s, WAN 1e-3/B, LAN 1e-4/B; w = 0.25.

@@ -22,13 +22,15 @@ def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("profiles")
     (root / "cloud").mkdir()
     shapes = [(3, 8, 8), (4, 8, 8), (4, 4, 4), (16,), (10,)]
-    points = [{"index": i, "name": f"p{i}", "out_bytes": 4 * int(np.prod(s)), "shape": list(s)}
+    points = [{"index": i, "name": ("input", "p1", "p2", "p3", "output")[i], "out_bytes": 4 * int(np.prod(s)), "shape": list(s)}
               for i, s in enumerate(shapes)]
-    segments = [{"index": i + 1, "name": f"s{i + 1}", "median_s": t, "p90_s": 1.5 * t}
-                for i, t in enumerate(SEGMENT_S)]
+    segments = [{"index": i + 1, "name": points[i + 1]["name"], "kind": "other", "flops": 0, "params": 0,
+                 "in_bytes": points[i]["out_bytes"], "out_bytes": points[i + 1]["out_bytes"],
+                 "median_s": t, "p90_s": 1.5 * t, "repeats": 1} for i, t in enumerate(SEGMENT_S)]
     (root / "cloud" / f"{TINY_NAME}.json").write_text(json.dumps(
-        {"schema": 1, "model": TINY_NAME, "host_class": "cloud", "cpu_share": 1.0, "points": points,
-         "segments": segments}))
+        {"schema": 1, "model": TINY_NAME, "host_class": "cloud", "cpu_share": 1.0, "torch_threads": 1,
+         "points": points, "segments": segments, "total_median_s": sum(SEGMENT_S),
+         "measured_full_s": sum(SEGMENT_S), "created": "2026-11-01T00:00:00Z", "machine": "hand-made"}))
     return ProfileStore(root, allow_synthetic=False)
 
 

@@ -203,3 +203,21 @@ def test_cpu_quota_real_cgroup_is_cleaned_up():
         assert open(os.path.join(group, "cpu.cfs_quota_us")).read().strip() == "5000"
     assert not os.path.exists(group)
     assert profiler._current_cpu_cgroup(os.getpid()) == before
+
+
+def test_profile_store_reads_files_through_the_one_schema_validator(small_profile, tmp_path):
+    from agents.calibration import ProfileStore
+    save_profile(small_profile, profile_path(tmp_path / "good", "edge-small", "alexnet"))
+    store = ProfileStore(tmp_path / "good", allow_synthetic=False)
+    assert store.measured == (("alexnet", "edge-small"),)
+    typed = store.get("alexnet", small_profile["cpu_share"])
+    assert list(typed.seg_times) == [s["median_s"] for s in small_profile["segments"]]
+    assert list(typed.out_bytes) == [p["out_bytes"] for p in small_profile["points"]]
+
+    broken = copy.deepcopy(small_profile)
+    del broken["segments"][2]["repeats"]
+    path = profile_path(tmp_path / "bad", "edge-small", "alexnet")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match=r"alexnet\.json: segments\[2\].*repeats"):
+        ProfileStore(tmp_path / "bad", allow_synthetic=False)
