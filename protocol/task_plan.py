@@ -1,6 +1,6 @@
 """Execution plan of one split-inference task: which host runs which segments.
 
-A :class:`Plan` is a model name plus an ordered tuple of :class:`Hop`; hop ``i`` runs
+A :class:`WirePlan` is a model name plus an ordered tuple of :class:`Hop`; hop ``i`` runs
 partition points ``start``..``end`` (segments ``start+1``..``end``).  A valid plan's hops
 are contiguous and cover ``0..m`` where ``m`` is the model's number of segments.  The
 controller produces plans; the client sends them inside TASK frames.
@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 from protocol import wire
 from protocol.wire import Hop
 
-__all__ = ("Hop", "Plan", "PlanError", "parse_addr", "split_plan")
+__all__ = ("Hop", "WirePlan", "PlanError", "parse_addr", "split_plan")
 
 
 class PlanError(ValueError):
@@ -24,7 +24,7 @@ class PlanError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class WirePlan:
     """A model name and its hops, in execution order."""
 
     model: str
@@ -39,7 +39,7 @@ class Plan:
         return tuple(h.end for h in self.hops[:-1])
 
     def validate(self, num_segments: int | None = None,
-                 known_models: Iterable[str] | None = None, max_hops: int = 8) -> "Plan":
+                 known_models: Iterable[str] | None = None, max_hops: int = 8) -> "WirePlan":
         """Raise :class:`PlanError` unless hops are contiguous from 0 (to ``num_segments``)."""
         if known_models is not None and self.model not in set(known_models):
             raise PlanError(f"unknown model {self.model!r}")
@@ -69,12 +69,12 @@ class Plan:
         return self.hops
 
     @classmethod
-    def from_wire(cls, model: str, hops: Sequence[Hop]) -> "Plan":
+    def from_wire(cls, model: str, hops: Sequence[Hop]) -> "WirePlan":
         return cls(model, tuple(hops))
 
     @classmethod
     def parse(cls, model: str, spec: str, num_segments: int | None = None,
-              default_addr: tuple[str, int] | None = None) -> "Plan":
+              default_addr: tuple[str, int] | None = None) -> "WirePlan":
         """Parse ``HOST:PORT:START-END,...``; a hop given as bare ``START-END`` uses
         ``default_addr``; ``END`` ``m`` means ``num_segments``."""
         hops = []
@@ -112,8 +112,8 @@ class Plan:
 
 
 def split_plan(model: str, num_segments: int, addrs: Sequence[tuple[str, int]],
-               cuts: Sequence[int]) -> Plan:
-    """Plan running ``0..cuts[0]`` on ``addrs[0]``, ``cuts[0]..cuts[1]`` on ``addrs[1]``, ...,
+               cuts: Sequence[int]) -> WirePlan:
+    """WirePlan running ``0..cuts[0]`` on ``addrs[0]``, ``cuts[0]..cuts[1]`` on ``addrs[1]``, ...,
     the rest on ``addrs[-1]``; ``len(addrs) == len(cuts) + 1``.  Hosts whose range is
     empty (cut at 0 or m) are left out."""
     if len(addrs) != len(cuts) + 1:
@@ -121,7 +121,7 @@ def split_plan(model: str, num_segments: int, addrs: Sequence[tuple[str, int]],
     points = [0, *cuts, num_segments]
     hops = tuple(Hop(a[0], int(a[1]), s, e) for a, s, e in zip(addrs, points, points[1:])
                  if s != e)  # a cut at 0 or m leaves that host with nothing to run
-    return Plan(model, hops).validate(num_segments)
+    return WirePlan(model, hops).validate(num_segments)
 
 
 def parse_addr(text: str) -> tuple[str, int]:

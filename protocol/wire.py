@@ -146,7 +146,7 @@ DEFAULT_LIMITS = Limits()
 @dataclasses.dataclass(frozen=True)
 class Hop:
     """One worker of a plan: ``host:port`` runs partition points ``start``..``end``
-    (the one hop type: frames carry it, protocol.task_plan.Plan holds it)."""
+    (the one hop type: frames carry it, protocol.task_plan.WirePlan holds it)."""
 
     host: str
     port: int

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from protocol import wire
-from protocol.task_plan import Plan, PlanError, parse_addr
+from protocol.task_plan import WirePlan, PlanError, parse_addr
 from protocol.wire import RESULT, TASK, Frame, FrameError, Limits, Stage
 
 log = logging.getLogger("runtime.client")
@@ -262,7 +262,7 @@ class Client:
         with self._send_lock:
             self._conn(addr)
 
-    def submit(self, plan: Plan, x, topk: int = 1, want_logits: bool = False,
+    def submit(self, plan: WirePlan, x, topk: int = 1, want_logits: bool = False,
                wire_dtype: str = "float32", task_id: bytes | None = None) -> bytes:
         """Send one task; returns its 16-byte id (then call :meth:`wait`).
 
@@ -341,7 +341,7 @@ class Client:
                     s.close()
         return set(closed)
 
-    def infer(self, plan: Plan, x, timeout: float = 30.0, **kw) -> TaskResult:
+    def infer(self, plan: WirePlan, x, timeout: float = 30.0, **kw) -> TaskResult:
         """Submit and wait for one task."""
         return self.wait(self.submit(plan, x, **kw), timeout)
 
@@ -360,7 +360,7 @@ def arrival_times(count: int, rate: float, kind: str, seed: int = 0) -> np.ndarr
     raise ValueError(f"unknown arrival process {kind!r}")
 
 
-def record(seq: int, res: TaskResult, plan: Plan, image: str, planned: float) -> dict:
+def record(seq: int, res: TaskResult, plan: WirePlan, image: str, planned: float) -> dict:
     """One flat row (CSV/JSON) describing a finished task."""
     row = {
         "seq": seq, "task_id": res.task_id, "model": plan.model, "plan": str(plan),
@@ -375,7 +375,7 @@ def record(seq: int, res: TaskResult, plan: Plan, image: str, planned: float) ->
     return row
 
 
-def run_workload(client: Client, plan: Plan, images: Sequence[tuple[str, np.ndarray]],
+def run_workload(client: Client, plan: WirePlan, images: Sequence[tuple[str, np.ndarray]],
                  count: int, rate: float = 1.0, arrivals: str = "poisson", seed: int = 0,
                  timeout: float = 30.0, topk: int = 1, wire_dtype: str = "float32") -> list[dict]:
     """Send ``count`` tasks (images cycled) and return one record per task.
@@ -472,10 +472,10 @@ def main(argv: list[str] | None = None) -> int:
 
         num_segments = build_model(a.model).num_segments
     try:
-        plan = Plan.parse(a.model, a.plan, num_segments, default)
+        plan = WirePlan.parse(a.model, a.plan, num_segments, default)
     except PlanError as e:
         p.error(str(e))
-    plan = Plan(plan.model, tuple(dataclasses.replace(h, host=_resolve(h.host)) for h in plan.hops))
+    plan = WirePlan(plan.model, tuple(dataclasses.replace(h, host=_resolve(h.host)) for h in plan.hops))
     images = load_images(tuple(n.strip() for n in a.images.split(",") if n.strip()))
     with Client(parse_addr(a.listen), reply_host=a.reply_host) as client:
         rows = run_workload(client, plan, images, a.count, a.rate, a.arrivals, a.seed,

@@ -29,7 +29,7 @@ from protocol.plan_request import (PLAN_PORT, PlanProtocolError, PlanRequest, de
 from runtime import retries
 from runtime.client import Client, arrival_times
 from runtime.images import DEFAULT_NAMES, load_images
-from protocol.task_plan import Hop, Plan, parse_addr
+from protocol.task_plan import Hop, WirePlan, parse_addr
 
 log = logging.getLogger("runtime.device")
 ARRIVALS = ("poisson", "fixed", "batch")
@@ -134,7 +134,7 @@ def load_prepared(path, names):
 
 
 def plan_from_reply(reply):
-    return Plan(reply["model"], tuple(Hop(h["ip"], h["port"], h["start"], h["end"]) for h in reply["hops"]))
+    return WirePlan(reply["model"], tuple(Hop(h["ip"], h["port"], h["start"], h["end"]) for h in reply["hops"]))
 
 
 def _failed(base, code, message):

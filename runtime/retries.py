@@ -48,7 +48,7 @@ class SentTask:
     base: dict           # the record: task, plan, predictions (runtime.device)
     arrived: float       # when it arose (epoch s); its timeout counts from here
     x: object            # its input, kept for a retry
-    plan: object         # protocol.task_plan.Plan it was last sent on
+    plan: object         # protocol.task_plan.WirePlan it was last sent on
     predicted_s: float
     ids: list            # wire task ids of its copies
     check_at: float = 0.0

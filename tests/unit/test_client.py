@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protocol.task_plan import Hop, Plan, PlanError, parse_addr, split_plan
+from protocol.task_plan import Hop, WirePlan, PlanError, parse_addr, split_plan
 from runtime import client as client_mod
 from runtime.client import Client, arrival_times, run_workload, summarize, write_records
 from runtime.testing import TINY_NAME, tiny_factory
@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # ------------------------------------------------------------------ plans
 def test_plan_parse_and_validate():
-    p = Plan.parse("alexnet", "10.0.0.3:9000:0-4,10.0.0.9:9001:4-m", num_segments=11)
+    p = WirePlan.parse("alexnet", "10.0.0.3:9000:0-4,10.0.0.9:9001:4-m", num_segments=11)
     assert p.hops == (Hop("10.0.0.3", 9000, 0, 4), Hop("10.0.0.9", 9001, 4, 11))
     assert p.cuts == (4,) and str(p) == "10.0.0.3:9000:0-4,10.0.0.9:9001:4-11"
-    assert Plan.parse("alexnet", "0-3,h2:1:3-11", default_addr=("h1", 7)).hops[0] == Hop("h1", 7, 0, 3)
-    assert Plan.parse("alexnet", str(p), 11) == p
-    assert Plan.from_wire("alexnet", p.to_wire()) == p
+    assert WirePlan.parse("alexnet", "0-3,h2:1:3-11", default_addr=("h1", 7)).hops[0] == Hop("h1", 7, 0, 3)
+    assert WirePlan.parse("alexnet", str(p), 11) == p
+    assert WirePlan.from_wire("alexnet", p.to_wire()) == p
 
 
 @pytest.mark.parametrize("spec", ["", "0-4", "a:1:1-4", "a:1:0-4,b:2:5-11", "a:1:0-4,b:2:4-10",
@@ -36,17 +36,17 @@ def test_plan_parse_and_validate():
                                   "a:1:0", ",a:1:0-11"])
 def test_plan_parse_rejects(spec):
     with pytest.raises(PlanError):
-        Plan.parse("alexnet", spec, num_segments=11 if "m" not in spec else None)
+        WirePlan.parse("alexnet", spec, num_segments=11 if "m" not in spec else None)
 
 
 def test_plan_validate_known_models_and_hops():
-    p = Plan("nope", (Hop("a", 1, 0, 3),))
+    p = WirePlan("nope", (Hop("a", 1, 0, 3),))
     with pytest.raises(PlanError):
         p.validate(known_models=("alexnet",))
     with pytest.raises(PlanError):
-        Plan("alexnet", ()).validate()
+        WirePlan("alexnet", ()).validate()
     with pytest.raises(PlanError):
-        Plan("alexnet", tuple(Hop("a", 1, i, i + 1) for i in range(9))).validate()
+        WirePlan("alexnet", tuple(Hop("a", 1, i, i + 1) for i in range(9))).validate()
 
 
 def test_split_plan_drops_empty_hops():
@@ -149,11 +149,11 @@ def test_timeouts_and_errors_are_records():
     dead.close()
     try:
         with Client(("127.0.0.1", 0)) as c:
-            rows = run_workload(c, Plan(TINY_NAME, (Hop(*hole.getsockname(), 0, 4),)), tiny_images(),
+            rows = run_workload(c, WirePlan(TINY_NAME, (Hop(*hole.getsockname(), 0, 4),)), tiny_images(),
                                 count=3, rate=50, arrivals="fixed", timeout=0.3)
             assert [r["status"] for r in rows] == ["timeout"] * 3
             assert rows[0]["error_code"] == "timeout" and rows[0]["latency_s"] >= 0.29
-            rows = run_workload(c, Plan(TINY_NAME, (Hop("127.0.0.1", dead_port, 0, 4),)),
+            rows = run_workload(c, WirePlan(TINY_NAME, (Hop("127.0.0.1", dead_port, 0, 4),)),
                                 tiny_images(), count=2, rate=50, arrivals="poisson", timeout=1)
             assert [r["error_code"] for r in rows] == ["send_failed"] * 2
             assert c.finished == 2  # failed sends are finished; the timed-out tasks never were
@@ -183,7 +183,7 @@ def test_late_result_for_timed_out_task_is_ignored(tiny2):
     w = Worker(name="slow", models=[TINY_NAME], model_factory=lambda n: Slow()).start()
     try:
         with Client(("127.0.0.1", 0)) as c:
-            plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
+            plan = WirePlan(TINY_NAME, (Hop(*w.address, 0, 4),))
             assert c.infer(plan, tiny_images()[0][1], timeout=0.05).status == "timeout"
             wait_until(lambda: w.load()["tasks_done"] == 1, timeout=5, what="the late result sent")
             assert c.infer(plan, tiny_images()[0][1], timeout=5).status == "ok"
@@ -248,6 +248,6 @@ def test_connect_opens_the_pooled_connection_before_the_first_task():
         while worker.load()["connections"] < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert worker.load()["connections"] == 1
-        plan = Plan(TINY_NAME, (Hop(*worker.address, 0, 4),))
+        plan = WirePlan(TINY_NAME, (Hop(*worker.address, 0, 4),))
         assert client.infer(plan, np.zeros((1, 3, 8, 8), np.float32), timeout=10).status == "ok"
         assert worker.load()["connections"] == 1       # the task went over the connection opened before

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from protocol import wire
 from runtime.client import Client
-from protocol.task_plan import Hop, Plan
+from protocol.task_plan import Hop, WirePlan
 from runtime.testing import TINY_NAME, tiny_factory
 from protocol.wire import TASK, Frame, FrameError, Limits, Stage
 from runtime.worker import Worker
@@ -146,7 +146,7 @@ def test_live_worker_survives_fuzz(caplog):
                send_timeout=1.0).start()
     client = Client(("127.0.0.1", 0)).start()
     try:
-        plan = Plan(TINY_NAME, (Hop(*w.address, 0, 2), Hop(*w.address, 2, 4)))
+        plan = WirePlan(TINY_NAME, (Hop(*w.address, 0, 2), Hop(*w.address, 2, 4)))
         x = np.ones((1, 3, 8, 8), np.float32)
         assert client.infer(plan, x, timeout=10).status == "ok"
         reply = ("127.0.0.1", client.reply_port)

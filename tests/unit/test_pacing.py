@@ -9,7 +9,7 @@ from agents.calibration import ProfileStore
 from protocol.heartbeat import PACING_FIELDS, Heartbeat, HeartbeatError, decode, encode
 from runtime.client import Client
 from runtime.pacing import Pacer, PaceStats, PacingError, parse_speed
-from protocol.task_plan import Hop, Plan
+from protocol.task_plan import Hop, WirePlan
 from runtime.testing import TINY_NAME, TinyModel
 from runtime.worker import Worker
 
@@ -52,7 +52,7 @@ def paced_worker(pacer, delay_s=0.0):
 
 
 def tiny_plan(worker, start=0, end=4):
-    return Plan(TINY_NAME, (Hop(*worker.address, start, end),))
+    return WirePlan(TINY_NAME, (Hop(*worker.address, start, end),))
 
 
 def tiny_input():

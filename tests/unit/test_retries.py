@@ -8,11 +8,11 @@ import pytest
 
 from runtime import retries
 from runtime.client import FAILED, OK, TaskResult
-from protocol.task_plan import Hop, Plan
+from protocol.task_plan import Hop, WirePlan
 from tests.polling import wait_until
 
-EDGE = Plan("alexnet", (Hop("10.0.0.3", 9000, 0, 5), Hop("10.0.0.6", 9000, 5, 11)))
-CLOUD = Plan("alexnet", (Hop("10.0.0.6", 9000, 0, 11),))
+EDGE = WirePlan("alexnet", (Hop("10.0.0.3", 9000, 0, 5), Hop("10.0.0.6", 9000, 5, 11)))
+CLOUD = WirePlan("alexnet", (Hop("10.0.0.6", 9000, 0, 11),))
 
 
 class FakeClient:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from runtime.client import Client
-from protocol.task_plan import Hop, Plan, split_plan
+from protocol.task_plan import Hop, WirePlan, split_plan
 from runtime.testing import TINY_NAME, TinyModel, tiny_factory
 from tests.polling import wait_until
 from runtime.worker import BUSY_WINDOW, Worker
@@ -97,18 +97,18 @@ def test_three_hops_tiny_float16_and_batch(client, tiny3):
 
 
 def test_unknown_model_gets_error_frame(client, tiny3):
-    plan = Plan("alexnet", (Hop(*tiny3[0].address, 0, 11),))
+    plan = WirePlan("alexnet", (Hop(*tiny3[0].address, 0, 11),))
     res = client.infer(plan, np.zeros((3, 224, 224), np.float32), timeout=TIMEOUT)
     assert res.status == "error" and res.error_code == "unknown_model"
     # the worker keeps serving
-    ok = client.infer(Plan(TINY_NAME, (Hop(*tiny3[0].address, 0, 4),)), tiny_input(), timeout=TIMEOUT)
+    ok = client.infer(WirePlan(TINY_NAME, (Hop(*tiny3[0].address, 0, 4),)), tiny_input(), timeout=TIMEOUT)
     assert ok.status == "ok"
 
 
 def test_factory_rejecting_model_gives_unknown_model(client):
     w = Worker(name="w", models=[TINY_NAME, "alexnet"], model_factory=tiny_factory()).start()
     try:
-        res = client.infer(Plan("alexnet", (Hop(*w.address, 0, 11),)),
+        res = client.infer(WirePlan("alexnet", (Hop(*w.address, 0, 11),)),
                            np.zeros((3, 224, 224), np.float32), timeout=TIMEOUT)
         assert res.error_code == "unknown_model"
     finally:
@@ -121,13 +121,13 @@ def test_factory_rejecting_model_gives_unknown_model(client):
     ([(0, 4)], (1, 3, 9, 9), "bad_shape"),         # wrong tensor for point 0
 ])
 def test_bad_plans_get_error_frames(client, tiny3, hops, shape, code):
-    plan = Plan(TINY_NAME, tuple(Hop(*tiny3[0].address, s, e) for s, e in hops))
+    plan = WirePlan(TINY_NAME, tuple(Hop(*tiny3[0].address, s, e) for s, e in hops))
     res = client.infer(plan, np.zeros(shape, np.float32), timeout=TIMEOUT)
     assert res.status == "error" and res.error_code == code, res
 
 
 def test_integer_tensor_rejected(client, tiny3):
-    plan = Plan(TINY_NAME, (Hop(*tiny3[0].address, 0, 4),))
+    plan = WirePlan(TINY_NAME, (Hop(*tiny3[0].address, 0, 4),))
     res = client.infer(plan, np.zeros((1, 3, 8, 8), np.uint8), timeout=TIMEOUT)
     assert res.status == "ok"  # the client casts to the float32 wire dtype
     res = client.infer(plan, np.zeros((1, 3, 8, 8)), timeout=TIMEOUT, wire_dtype="uint8")
@@ -135,14 +135,14 @@ def test_integer_tensor_rejected(client, tiny3):
 
 
 def test_next_hop_unreachable(client, tiny3):
-    plan = Plan(TINY_NAME, (Hop(*tiny3[0].address, 0, 2), Hop("127.0.0.1", closed_port(), 2, 4)))
+    plan = WirePlan(TINY_NAME, (Hop(*tiny3[0].address, 0, 2), Hop("127.0.0.1", closed_port(), 2, 4)))
     res = client.infer(plan, tiny_input(), timeout=TIMEOUT)
     assert res.status == "error" and res.error_code == "next_hop_unreachable"
     assert [s.name for s in res.stages] == ["client", "w0"]
 
 
 def test_first_hop_unreachable_is_send_failed(client):
-    plan = Plan(TINY_NAME, (Hop("127.0.0.1", closed_port(), 0, 4),))
+    plan = WirePlan(TINY_NAME, (Hop("127.0.0.1", closed_port(), 0, 4),))
     res = client.infer(plan, tiny_input(), timeout=TIMEOUT)
     assert res.status == "error" and res.error_code == "send_failed"
 
@@ -156,7 +156,7 @@ def test_malformed_frame_closes_only_that_connection(client, tiny3):
             assert bad.recv(10) == b""  # closed by the worker ...
         except ConnectionResetError:
             pass  # ... or reset, since our unread bytes were discarded
-    plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
+    plan = WirePlan(TINY_NAME, (Hop(*w.address, 0, 4),))
     for i in range(3):
         assert client.infer(plan, tiny_input(i), timeout=TIMEOUT).status == "ok"
     assert w.load()["frames_rejected"] >= 1
@@ -185,7 +185,7 @@ def test_load_report_and_overload(client):
         load = w.load()
         assert set(load) >= {"queue_len", "busy_fraction", "tasks_done", "name"}
         assert load["tasks_done"] == 0 and load["busy_fraction"] == 0.0
-        plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
+        plan = WirePlan(TINY_NAME, (Hop(*w.address, 0, 4),))
         ids = [client.submit(plan, tiny_input(i)) for i in range(12)]
         time.sleep(0.02)
         mid = w.load()

@@ -9,7 +9,7 @@ import numpy as np
 
 from runtime import worker as worker_module
 from runtime.client import Client
-from protocol.task_plan import Hop, Plan
+from protocol.task_plan import Hop, WirePlan
 from runtime.testing import TINY_NAME, tiny_factory
 from runtime.worker import Worker
 from tests.unit.test_fuzz import valid_task
@@ -32,7 +32,7 @@ def test_an_unreachable_reply_address_delays_only_its_own_frames(monkeypatch, ca
     w = Worker(name="dl", models=[TINY_NAME], model_factory=tiny_factory(), connect_timeout=1.0).start()
     client = Client(("127.0.0.1", 0)).start()
     try:
-        plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
+        plan = WirePlan(TINY_NAME, (Hop(*w.address, 0, 4),))
         x = np.ones((1, 3, 8, 8), np.float32)
         assert client.infer(plan, x, timeout=10).status == "ok"
         with socket.create_connection(w.address) as s:            # 40 tasks whose results cannot be delivered
@@ -60,7 +60,7 @@ def test_idle_connections_make_room_for_a_new_one(monkeypatch):
     client = Client(("127.0.0.1", 0)).start()
     try:
         time.sleep(0.4)
-        plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
+        plan = WirePlan(TINY_NAME, (Hop(*w.address, 0, 4),))
         assert client.infer(plan, np.ones((1, 3, 8, 8), np.float32), timeout=5).status == "ok"
         idle[0].settimeout(2)
         assert idle[0].recv(1) == b""                  # the longest idle one was closed
@@ -82,7 +82,7 @@ def test_a_sender_charges_what_tcp_resent_on_its_connection(monkeypatch, caplog)
     w = Worker(name="rt", models=[TINY_NAME], model_factory=tiny_factory()).start()
     client = Client(("127.0.0.1", 0)).start()
     try:
-        plan = Plan(TINY_NAME, (Hop(*w.address, 0, 4),))
+        plan = WirePlan(TINY_NAME, (Hop(*w.address, 0, 4),))
         x = np.ones((1, 3, 8, 8), np.float32)
         for _ in range(3):       # three results over one pooled connection: looked at before the 2nd and 3rd
             assert client.infer(plan, x, timeout=10).status == "ok"
