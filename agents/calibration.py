@@ -116,22 +116,26 @@ class Profile:
                        None if self.measured_full_s is None else self.measured_full_s * f)
 
 
-def profile_from_dict(d: Mapping[str, Any]) -> Profile:
-    """The typed :class:`Profile` of a schema-1 profile; ``d`` is checked first by the
-    one schema validator (models.profile: every key, type and cross-reference)."""
-    d = models_profile.load_profile(d)
+def _typed(d: Mapping[str, Any]) -> Profile:
+    """The :class:`Profile` of a profile models.profile has validated."""
     points = tuple(Point(p["index"], p["name"], p["out_bytes"], tuple(p["shape"])) for p in d["points"])
     segs = tuple(Segment(s["index"], s["name"], s["kind"], float(s["flops"]), s["params"], s["in_bytes"],
                          s["out_bytes"], float(s["median_s"]), float(s["p90_s"]), s["repeats"])
                  for s in d["segments"])
     return Profile(d["model"], d["host_class"], float(d["cpu_share"]), points, segs, d["torch_threads"],
-                   None if d["measured_full_s"] is None else float(d["measured_full_s"]))
+                   float(d["measured_full_s"]))
+
+
+def profile_from_dict(d: Mapping[str, Any]) -> Profile:
+    """The typed :class:`Profile` of a schema-1 profile, checked by the one schema
+    validator (models.profile: every key, type and cross-reference)."""
+    return _typed(models_profile.load_profile(d))
 
 
 def load_profile(path: str | Path) -> Profile:
-    """:func:`profile_from_dict` of a profile file (models.profile.ProfileError, a
+    """The typed :class:`Profile` of a profile file (models.profile.ProfileError, a
     ValueError naming the file and field, if it is unreadable or off the schema)."""
-    return profile_from_dict(models_profile.load_profile(path))
+    return _typed(models_profile.load_profile(path))
 
 
 # --- synthetic profiles --------------------------------------------------------------
