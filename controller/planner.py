@@ -219,6 +219,7 @@ class Planner:
                        "switches": [view.graph.nodes[f"s:{d:016x}"]["name"] for d in t.switches],
                        "bottleneck_mbps": None if t.bottleneck_bps == float("inf")
                        else round(t.bottleneck_bps / 1e6, 3)} for t in transfers],
+            "seen": seen_nodes(snapshot),
         }
         return PlannedTask(reply, tuple(transfers))
 
@@ -242,3 +243,13 @@ class Planner:
             return [plan_transfer(view, src, dst, port, **self.timeouts) for src, dst, port in legs]
         except RoutingError as exc:
             raise PlanningError(str(exc)) from None
+
+
+def seen_nodes(snapshot):
+    """What the decision saw of each node (its heartbeats and the ledger together), kept
+    with the task's record so that a run can be compared with the simulator's view of
+    the same moment: {name: [busy, queued, planned work left (ms), Mbit/s from the
+    device, Mbit/s to the cloud]}."""
+    return {n.name: [round(n.busy, 2), n.queue_len, round(1e3 * (n.backlog_s or 0.0), 1),
+                     round(n.bw_from_device_bps / 1e6, 2), round(n.bw_to_cloud_bps / 1e6, 2)]
+            for n in snapshot.nodes}

@@ -262,7 +262,7 @@ class Device:
                         controller_overhead_s=reply.get("controller_overhead_s"),
                         flows_confirmed=reply.get("flows_confirmed"),
                         overhead_parts_s=reply.get("overhead_parts_s"),
-                        paths=reply.get("paths"), first_plan=str(plan),
+                        paths=reply.get("paths"), seen=reply.get("seen"), first_plan=str(plan),
                         **{f"predicted_{k}": v for k, v in reply["predicted"].items()})
             outbox.put((base, arrived, plan, x))
         outbox.put(None)

@@ -331,7 +331,7 @@ def write_all(records, out, run=None, fidelity_runs=(), simulate=True):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "records.json").write_text(json.dumps(records, default=float))
-    fields = sorted({k for r in records for k in r if k not in ("paths", "overhead_parts_s")})
+    fields = sorted({k for r in records for k in r if k not in ("paths", "overhead_parts_s", "seen")})
     with open(out / "records.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()

@@ -267,3 +267,13 @@ def test_a_device_with_nothing_in_flight_is_not_held_up_by_late_predictions(view
     freed = planner.plan(view, request("only-cloud", in_flight=0), now=1.0).reply["predicted"]
     assert freed["wait_s"] == 0 and freed["latency_s"] == pytest.approx(expected, rel=0.01)
     assert planner.world.ledger.node_reserved("e2", 1.0)  # d2's task keeps its place on e2
+
+
+def test_the_reply_records_what_the_decision_saw_of_each_node(view, planner):
+    planner.world = World()
+    first = planner.plan(view, request("only-cloud"), now=0.5).reply["seen"]
+    second = planner.plan(view, request("only-cloud"), now=0.5).reply["seen"]
+    assert set(first) == {n.name for n in planner.snapshot(view, "10.0.0.1", now=0.5).nodes}
+    busy, queued, backlog_ms, from_device_mbps, _ = second["cloud"]
+    assert backlog_ms > first["cloud"][2]          # the first task's planned work, from the ledger
+    assert from_device_mbps > 0
