@@ -12,7 +12,8 @@ The world executed is the testbed's transport:
 * a transfer goes over one connection (sender, receiver), which carries its frames in
   order, as TCP does;
 * the transfers under way share every link they cross (the device's uplink, the LAN,
-  the WAN) max-min fairly, each also held to its own path rate;
+  the WAN, and the receiving edge node's own access link) max-min fairly, each also
+  held to its own path rate;
 * a device's send returns once its frame is in the socket buffer (a 0.6 MB input fits
   Linux's autotuned buffer), so its transfers to different nodes overlap on its uplink.
 
@@ -62,13 +63,14 @@ def stages_of(plan: Plan, readings, lan_bps: float, device: str, store: ProfileS
     for name, start, end in plan.hops:
         node = readings[name]
         bits = 8.0 * float(out_bytes[start])
+        into = (f"{ACC}@{name}", node.access_bps or node.from_device_bps)   # two senders to one node share it
         if prev is None:
-            links = (uplink, (WAN, node.from_device_bps)) if node.role == "cloud" else (uplink,)
+            links = (uplink, (WAN, node.from_device_bps)) if node.role == "cloud" else (uplink, into)
             stages.append(Transfer((device, name), links, bits, node.from_device_bps))
         elif node.role == "cloud":
             stages.append(Transfer((prev.name, name), ((WAN, prev.to_cloud_bps),), bits, prev.to_cloud_bps))
         else:
-            stages.append(Transfer((prev.name, name), ((LAN, lan_bps),), bits, lan_bps))
+            stages.append(Transfer((prev.name, name), ((LAN, lan_bps), into), bits, lan_bps))
         stages.append(Compute(name, float(store.seg_times(plan.model, node.cpu_share)[start:end].sum())))
         prev = node
     return stages

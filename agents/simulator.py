@@ -101,7 +101,8 @@ class Simulator:
         nodes = [NodeReading(e.name, "edge", cal.share(e.name, e.share),
                              from_device_bps=min(e.access_mbps * MBPS, uplink) / cal.network,
                              to_cloud_bps=bw_bps / cal.network, mem_free_bytes=e.mem_bytes,
-                             distance=distance.get(e.name), **self._heard(e.name))
+                             distance=distance.get(e.name), access_bps=e.access_mbps * MBPS / cal.network,
+                             **self._heard(e.name))
                  for e in sim.edges if e.name in self.up]
         nodes.append(NodeReading("cloud", "cloud", cal.share("cloud", sim.cloud_share),
                                  from_device_bps=min(bw_bps, uplink) / cal.network, distance=distance.get("cloud"),

@@ -40,7 +40,9 @@ class NodeReading:
 
     ``from_device_bps`` is the path rate from the requesting device to the node,
     ``to_cloud_bps`` from the node to the cloud (edge nodes only), both before the
-    WAN's fair sharing between senders.
+    WAN's fair sharing between senders. ``access_bps``: the node's own link into the
+    network, which every transfer to it crosses (the simulator's execution shares it
+    between senders; None: the path rate from the device).
     """
     name: str
     role: str
@@ -51,6 +53,7 @@ class NodeReading:
     queue_len: int = 0
     mem_free_bytes: float | None = None
     distance: int | None = None   # switches between the requesting device and the node
+    access_bps: float | None = None
 
 
 def _number(value):

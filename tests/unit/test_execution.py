@@ -3,6 +3,7 @@ import pytest
 
 from agents.calibration import ProfileStore
 from agents.config import CostConfig
+from agents.cost import Plan
 from agents.execution import Compute, ComputeSpan, Transfer, execute, execute_traced, max_min_rates, _Flow
 from agents.registry import build_baselines
 from agents.simulator import Arrival, Heartbeats, replay
@@ -41,6 +42,25 @@ def test_a_devices_frames_to_two_nodes_share_its_uplink_and_to_one_node_go_in_or
     # an input to the cloud is held to the WAN; the uplink's rest goes to the edge transfer
     mixed = [(0.0, [_send("d1", "cloud", 2.0, up, ("wan", 2.0), rate=2.0)]), (0.0, [_send("d1", "e1", 8.0, up)])]
     assert execute(mixed, wan_bps=2.0) == pytest.approx([1.0, 1.0])
+
+
+class _AllOn:
+    """Every task whole on one node."""
+    def __init__(self, node):
+        self.name, self.node = f"all-on-{node}", node
+
+    def decide(self, ctx):
+        return Plan(ctx.model, ((self.node, 0, STORE.reference(ctx.model).m),))
+
+
+def test_two_devices_inputs_to_one_edge_node_share_its_access_link():
+    sim = TopologySpec(wan_mbit=10.0).sim_config()
+    input_s = 8.0 * float(STORE.reference("alexnet").out_bytes[0]) / (sim.edges[0].access_mbps * 1e6)
+    (alone,) = replay(_AllOn("e1"), [Arrival(0.0, "d1", "alexnet")], sim, STORE, CostConfig())
+    first, _ = replay(_AllOn("e1"), [Arrival(0.0, "d1", "alexnet"), Arrival(0.0, "d2", "alexnet")],
+                      sim, STORE, CostConfig())
+    # each device's uplink is its own, but e1's link carries both inputs: half the rate each
+    assert first.latency_s == pytest.approx(alone.latency_s + input_s, rel=0.02)
 
 
 def test_max_min_gives_what_a_capped_flow_leaves_to_the_others():
