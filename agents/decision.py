@@ -137,3 +137,13 @@ def decide(policy: Policy, snapshot: Snapshot, task: Task, store: ProfileStore |
         plan = cloud_only(task.model, store.reference(task.model).m, view.cloud.name)
     priced_plan = priced(plan, view, store, cost)
     return replace(priced_plan, policy=FALLBACK_POLICY if fallback else policy.name, fallback=fallback)
+
+
+def seen_nodes(snapshot):
+    """What a decision saw of each node (heartbeats and ledger together), as the live
+    planner keeps it with the task's record, to be set beside the simulator's view of
+    the same moment: {name: [busy, queued, planned work left (ms), Mbit/s from the
+    device, Mbit/s to the cloud]}."""
+    return {n.name: [round(n.busy, 2), n.queue_len, round(1e3 * (n.backlog_s or 0.0), 1),
+                     round(n.bw_from_device_bps / 1e6, 2), round(n.bw_to_cloud_bps / 1e6, 2)]
+            for n in snapshot.nodes}

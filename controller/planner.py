@@ -162,7 +162,7 @@ class Planner:
         return priced(plan, view, self.store, self.cost)
 
     def plan(self, view, request, now):
-        from agents.decision import DecisionError, Task, decide
+        from agents.decision import DecisionError, Task, decide, seen_nodes
 
         policy = self.policies.get(request.method)
         if policy is None and request.method in self.unavailable:
@@ -244,12 +244,3 @@ class Planner:
         except RoutingError as exc:
             raise PlanningError(str(exc)) from None
 
-
-def seen_nodes(snapshot):
-    """What the decision saw of each node (its heartbeats and the ledger together), kept
-    with the task's record so that a run can be compared with the simulator's view of
-    the same moment: {name: [busy, queued, planned work left (ms), Mbit/s from the
-    device, Mbit/s to the cloud]}."""
-    return {n.name: [round(n.busy, 2), n.queue_len, round(1e3 * (n.backlog_s or 0.0), 1),
-                     round(n.bw_from_device_bps / 1e6, 2), round(n.bw_to_cloud_bps / 1e6, 2)]
-            for n in snapshot.nodes}
